@@ -1,0 +1,3 @@
+"""camf-excel: follow-up workbooks for Quebec PFM and MADA action plans."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,144 @@
+"""The `camf-excel` command: a thin click layer over the library; errors become French messages."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from camf_excel import __version__
+from camf_excel.errors import CamfError, PlanError
+from camf_excel.generate import generate_batch, generate_workbook
+from camf_excel.templates import list_templates
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> None:
+    click.secho(message, fg="red", err=True)
+    sys.exit(code)
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's errors into a message on stderr and exit code 2, never a traceback."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PlanError as error:
+            _fail(f"Erreur : {error}\nAucun classeur n'a été écrit.")
+        except CamfError as error:
+            _fail(f"Erreur : {error}")
+        except OSError as error:
+            _fail(f"Erreur d'accès au fichier {error.filename or ''} : {error.strerror}.")
+        return None
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="camf-excel")
+def main() -> None:
+    """Classeurs de suivi des plans d'action PFM et MADA.
+
+    \b
+    Exemple :
+      camf-excel generate --template mada -o suivi.xlsx --organisation "Saint-Tite"
+    """
+
+
+@main.command()
+@reports_errors
+def templates() -> None:
+    """Liste les gabarits offerts : identifiant, version, démarche, langue.
+
+    \b
+    Exemple :
+      camf-excel templates
+    """
+    click.echo(f"{'gabarit':<10} {'version':<8} {'démarche':<9} {'langue':<6} titre")
+    for template in list_templates():
+        click.echo(f"{template.id:<10} {template.version:<8} {template.demarche:<9} "
+                   f"{template.language:<6} {template.title}")
+
+
+IDENTIFICATION_OPTIONS = (
+    ("--organisation", "organisation", "Nom de la municipalité ou de la MRC."),
+    ("--type", "type", "Municipalité ou MRC."),
+    ("--code-geo", "code_geo", "Code géographique à 5 chiffres (MAMH)."),
+    ("--mrc", "mrc", "MRC ou territoire équivalent."),
+    ("--region", "region", "Région administrative."),
+    ("--demarche", "demarche", "PFM, MADA ou PFM-MADA."),
+    ("--debut", "annee_debut", "Première année du plan."),
+    ("--fin", "annee_fin", "Dernière année du plan."),
+    ("--date-adoption", "date_adoption", "Date d'adoption du plan (aaaa-mm-jj)."),
+    ("--periode", "periode", "Année sur laquelle porte le suivi."),
+    ("--responsable", "responsable_nom", "Responsable du suivi : nom."),
+    ("--courriel", "responsable_courriel", "Responsable du suivi : courriel."),
+    ("--telephone", "responsable_telephone", "Responsable du suivi : téléphone."),
+)
+
+
+def identification_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one option per Identification field."""
+    for flag, key, help_text in reversed(IDENTIFICATION_OPTIONS):
+        command = click.option(flag, key, default=None, help=help_text)(command)
+    return command
+
+
+@main.command()
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
+              help="Classeur à écrire (.xlsx), ou dossier de sortie avec --batch.")
+@click.option("--template", "template", default=None,
+              help="Gabarit : pfm, mada ou pfm-mada (par défaut : selon la démarche).")
+@click.option("--plan", "plan", type=click.Path(path_type=Path), default=None,
+              help="Plan d'action adopté à importer (.csv, .xlsx ou .ods).")
+@click.option("--batch", "batch", type=click.Path(path_type=Path), default=None,
+              help="Fichier des organisations (CSV) : un classeur par ligne.")
+@click.option("--plans", "plans_dir", type=click.Path(path_type=Path), default=None,
+              help="Dossier des plans nommés dans la colonne « plan » du fichier --batch.")
+@click.option("--password", default=None,
+              help="Mot de passe de protection des feuilles (aucun par défaut).")
+@click.option("--force", is_flag=True, help="Remplacer un classeur existant.")
+@identification_options
+@reports_errors
+def generate(output: Path, template: str | None, plan: Path | None, batch: Path | None,
+             plans_dir: Path | None, password: str | None, force: bool,
+             **identification: str | None) -> None:
+    """Produit le classeur de suivi, vierge ou prérempli avec le plan adopté.
+
+    \b
+    Exemples :
+      camf-excel generate -o suivi.xlsx --template pfm --plan plan.csv \\
+          --organisation "Saint-Tite" --type Municipalité --mrc "Mékinac" \\
+          --debut 2025 --fin 2029 --periode 2026
+      camf-excel generate --batch organisations.csv --plans plans/ -o classeurs/
+    """
+    given = {k: v for k, v in identification.items() if v is not None}
+    if batch:
+        if plan or given:
+            _fail("Avec --batch, les renseignements viennent du fichier des organisations : "
+                  "retirez --plan et les options d'identification.")
+        _run_batch(batch, output, plans_dir, template, password, force)
+        return
+    if plans_dir:
+        _fail("--plans s'utilise avec --batch ; pour un seul classeur, utilisez --plan.")
+    path = generate_workbook(output, template, given, plan, password, force)
+    click.echo(f"Classeur écrit : {path}")
+
+
+def _run_batch(batch: Path, output: Path, plans_dir: Path | None, template: str | None,
+               password: str | None, force: bool) -> None:
+    if output.suffix.lower() == ".xlsx":
+        _fail(f"Avec --batch, -o désigne un dossier, pas un fichier : {output}")
+    result = generate_batch(batch, output, plans_dir, template, password, force,
+                            progress=lambda p: click.echo(f"  écrit : {p}"))
+    for line, message in result.failed:
+        click.secho(f"  refusé (ligne {line} de {batch.name}) : {message}", fg="red", err=True)
+    click.echo(f"{len(result.written)} classeur(s) écrit(s) dans {output}, "
+               f"{len(result.failed)} ligne(s) refusée(s).")
+    if result.failed:
+        sys.exit(EXIT_PARTIAL if result.written else EXIT_FAILED)

@@ -1,0 +1,193 @@
+"""Generate follow-up workbooks: one from arguments, or a batch from an organisations file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from camf_excel.errors import CamfError, InputError
+from camf_excel.files import refuse_existing, refuse_input_as_output, write_atomically
+from camf_excel.model import Template
+from camf_excel.normalise import clean_text, fold, parse_date, parse_integer, parse_list_value
+from camf_excel.plan import read_plan
+from camf_excel.templates import load_template
+from camf_excel.writer import build_workbook
+
+DEFAULT_TEMPLATE = "pfm-mada"
+TEMPLATE_BY_DEMARCHE = {"PFM": "pfm", "MADA": "mada", "PFM-MADA": "pfm-mada"}
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                     *(f"lpt{i}" for i in range(1, 10))}
+
+
+def resolve_template(template: str | Template | None, demarche: object = None) -> Template:
+    """Return the template asked for, else the one of the démarche, else PFM-MADA."""
+    if isinstance(template, Template):
+        return template
+    if template:
+        return load_template(template)
+    return load_template(TEMPLATE_BY_DEMARCHE.get(clean_text(demarche).upper(), DEFAULT_TEMPLATE))
+
+
+def parse_identification(values: Mapping[str, object], template: Template) -> dict[str, object]:
+    """Check and normalise Identification values given on the command line or in ORGS.csv."""
+    known = {f.key: f for f in template.identification}
+    unknown = sorted(k for k in values if k not in known)
+    if unknown:
+        raise InputError(f"Renseignement inconnu : {', '.join(unknown)}.")
+    result: dict[str, object] = {}
+    for key, value in values.items():
+        if clean_text(value) == "":
+            continue
+        field_ = known[key]
+        if field_.kind == "list":
+            parsed, note = parse_list_value(value, template.lists[field_.list])  # type: ignore[index]
+        elif field_.kind == "integer":
+            parsed, note = parse_integer(value)
+        elif field_.kind == "date":
+            parsed, note = parse_date(value)
+        else:
+            parsed, note = clean_text(value), None
+        if note:
+            raise InputError(f"{field_.label} : {note}.")
+        result[key] = parsed
+    if key_code := result.get("code_geo"):
+        result["code_geo"] = _code_geo(str(key_code))
+    _check_years(result)
+    return result
+
+
+def _code_geo(code: str) -> str:
+    digits = code.strip()
+    if digits.isdigit() and len(digits) < 5:
+        digits = digits.zfill(5)  # files re-saved by a spreadsheet program lose the leading zero
+    if not (digits.isdigit() and len(digits) == 5):
+        raise InputError(f"Code géographique : « {code} » n'a pas 5 chiffres (ex. 35027).")
+    return digits
+
+
+def _check_years(identification: Mapping[str, object]) -> None:
+    start, end = identification.get("annee_debut"), identification.get("annee_fin")
+    periode = identification.get("periode")
+    if isinstance(start, int) and isinstance(end, int) and end < start:
+        raise InputError(f"Année de fin du plan ({end}) antérieure à l'année de début ({start}).")
+    for year in (start, end, periode):
+        if isinstance(year, int) and not 2000 <= year <= 2100:
+            raise InputError(f"Année {year} invraisemblable (attendu entre 2000 et 2100).")
+
+
+def _plan_years(identification: Mapping[str, object]) -> tuple[int, int] | None:
+    start, end = identification.get("annee_debut"), identification.get("annee_fin")
+    if isinstance(start, int) and isinstance(end, int):
+        return start, end
+    return None
+
+
+def _fill_years_from_plan(identification: dict[str, object], actions: list[dict[str, object]]) -> None:
+    """Take the plan's first and last years when the coordinator did not give them."""
+    for key, pick in (("annee_debut", min), ("annee_fin", max)):
+        years = [a[key] for a in actions if isinstance(a.get(key), int)]
+        if key not in identification and years:
+            identification[key] = pick(years)  # type: ignore[type-var]
+
+
+def generate_workbook(output: str | Path, template: str | Template | None = None,
+                      identification: Mapping[str, object] | None = None,
+                      plan: str | Path | None = None, password: str | None = None,
+                      force: bool = False) -> Path:
+    """Write one follow-up workbook, blank or pre-filled from an adopted plan; return its path."""
+    output = Path(output)
+    raw = dict(identification or {})
+    chosen = resolve_template(template, raw.get("demarche"))
+    values = parse_identification(raw, chosen)
+    values.setdefault("demarche", chosen.demarche)
+    inputs = [Path(plan)] if plan else []
+    refuse_input_as_output(output, inputs)
+    refuse_existing(output, force)
+    actions = read_plan(Path(plan), chosen, _plan_years(values)) if plan else []
+    _fill_years_from_plan(values, actions)
+    return write_atomically(output, build_workbook(chosen, values, actions, password), force)
+
+
+def safe_file_name(organisation: str, code_geo: object, template_id: str) -> str:
+    """Return a Windows-safe, ASCII file name derived from the organisation."""
+    ascii_name = unicodedata.normalize("NFKD", organisation).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_name).strip("-").lower()[:80] or "organisation"
+    if slug in _WINDOWS_RESERVED:
+        slug += "-org"
+    prefix = f"{clean_text(code_geo)}_" if clean_text(code_geo) else ""
+    return f"{prefix}{slug}_suivi-{template_id}.xlsx"
+
+
+@dataclass
+class BatchResult:
+    """What a batch wrote and which rows failed (row number in ORGS.csv, message)."""
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_organisations(path: Path) -> list[dict[str, str]]:
+    """Read ORGS.csv (UTF-8 with or without BOM, or Windows-1252; comma or semicolon)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"Fichier des organisations illisible : {path} ({error.strerror}).") from error
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    first_line = text.split("\n", 1)[0]
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=max(";,\t", key=first_line.count))
+    fields = [fold(name).replace(" ", "_") for name in reader.fieldnames or []]
+    if "organisation" not in fields:
+        raise InputError(f"{path} : colonne « organisation » absente (colonnes attendues : "
+                         "organisation, type, code_geo, mrc, region, demarche, annee_debut, "
+                         "annee_fin, periode…, plan).")
+    reader.fieldnames = fields
+    return [{k: clean_text(v) for k, v in row.items() if k} for row in reader]
+
+
+def generate_batch(organisations: str | Path, output_dir: str | Path, plans_dir: str | Path | None = None,
+                   template: str | None = None, password: str | None = None, force: bool = False,
+                   progress: Callable[[str], None] | None = None) -> BatchResult:
+    """Write one workbook per row of ORGS.csv into output_dir; a bad row is named and skipped."""
+    output_dir, result = Path(output_dir), BatchResult()
+    rows = read_organisations(Path(organisations))
+    taken: set[str] = set()
+    for line, row in enumerate(rows, start=2):
+        try:
+            path = _generate_row(row, output_dir, plans_dir, template, password, force, taken)
+        except (CamfError, OSError) as error:
+            result.failed.append((line, f"{row.get('organisation') or '(sans nom)'} : {error}"))
+            continue
+        result.written.append(path)
+        if progress:
+            progress(str(path))
+    return result
+
+
+def _generate_row(row: dict[str, str], output_dir: Path, plans_dir: str | Path | None,
+                  template: str | None, password: str | None, force: bool, taken: set[str]) -> Path:
+    plan_name = row.pop("plan", "")
+    chosen = resolve_template(template, row.get("demarche"))
+    if not row.get("organisation"):
+        raise InputError("nom d'organisation vide.")
+    name = safe_file_name(row["organisation"], row.get("code_geo"), chosen.id)
+    if name in taken:
+        raise InputError(f"organisation en double dans le fichier ({name}).")
+    taken.add(name)
+    plan = _plan_path(plan_name, plans_dir) if plan_name else None
+    return generate_workbook(output_dir / name, chosen, row, plan, password, force)
+
+
+def _plan_path(name: str, plans_dir: str | Path | None) -> Path:
+    folder = Path(plans_dir) if plans_dir else Path()
+    path = folder / name
+    if Path(name).name != name or not path.is_file():
+        raise InputError(f"plan « {name} » introuvable dans {folder}.")
+    return path

@@ -1,0 +1,99 @@
+"""Frozen records shared by every module: templates, columns, lists (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["text", "list", "integer", "number", "percent", "date", "email", "formula"]
+KINDS: frozenset[str] = frozenset(Kind.__args__)  # type: ignore[attr-defined]
+ErrorStyle = Literal["stop", "warning", "information"]
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """A validation list: canonical items, accepted variants and the named range's size."""
+
+    name: str
+    items: tuple[str, ...]
+    synonyms: Mapping[str, str] = field(default_factory=dict)
+    editable: bool = False
+    slots: int = 0
+
+    @property
+    def range_name(self) -> str:
+        """Name of the workbook's defined name holding this list."""
+        return f"liste_{self.name}"
+
+    @property
+    def size(self) -> int:
+        """Rows reserved for the list on the Listes sheet (room to extend when editable)."""
+        return max(len(self.items), self.slots)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the Plan d'action table."""
+
+    key: str
+    header: str
+    kind: str
+    width: float = 12
+    required: bool = False
+    list: str | None = None
+    group: str = "plan"
+    error_style: str = "stop"
+    aliases: tuple[str, ...] = ()
+    input_title: str = ""
+    input_message: str = ""
+
+
+@dataclass(frozen=True)
+class IdentField:
+    """A label/value line of the Identification sheet."""
+
+    key: str
+    label: str
+    kind: str
+    required: bool = False
+    list: str | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered validation check applied to some columns (all when empty)."""
+
+    check: str
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Template:
+    """A follow-up workbook definition loaded from workbook_templates/."""
+
+    id: str
+    version: str
+    demarche: str
+    language: str
+    title: str
+    columns: tuple[Column, ...]
+    identification: tuple[IdentField, ...]
+    lists: Mapping[str, ListSpec]
+    rules: tuple[Rule, ...]
+    realised_status: str
+    not_late_statuses: tuple[str, ...]
+    source: str = ""
+
+    def column(self, key: str) -> Column:
+        """Return the column with this canonical key."""
+        for column in self.columns:
+            if column.key == key:
+                return column
+        raise KeyError(key)
+
+    @property
+    def column_keys(self) -> tuple[str, ...]:
+        """Canonical keys of the Plan d'action columns, in sheet order."""
+        return tuple(column.key for column in self.columns)

@@ -1,0 +1,206 @@
+"""Read an adopted action plan (CSV, .xlsx or .ods) into canonical action rows, or refuse it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from python_calamine import CalamineError, CalamineWorkbook
+
+from camf_excel.errors import PlanError
+from camf_excel.model import Column, Template
+from camf_excel.normalise import (
+    clean_text,
+    fold,
+    list_lookup,
+    parse_date,
+    parse_integer,
+    parse_number,
+    parse_percent,
+)
+
+MAX_PLAN_BYTES = 20 * 1024 * 1024
+MAX_TEXT = 32_767  # Excel's limit for one cell
+HEADER_SCAN_ROWS = 20
+PLAN_SHEET_NAMES = ("plan d'action", "plan", "actions")
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_PARSERS = {"integer": parse_integer, "number": parse_number, "percent": parse_percent,
+            "date": parse_date}
+
+Action = dict[str, object]
+
+
+def header_lookup(template: Template) -> dict[str, str]:
+    """Map the folded form of every header, alias and key to its column key."""
+    lookup: dict[str, str] = {}
+    for column in template.columns:
+        for name in (column.key, column.header, *column.aliases):
+            lookup.setdefault(fold(name), column.key)
+    return lookup
+
+
+def read_plan(path: Path, template: Template, years: tuple[int, int] | None = None) -> list[Action]:
+    """Return the plan's actions with canonical keys and values; raise PlanError listing every problem."""
+    rows, sheet = _read_rows(path)
+    header_index, mapping = _find_header(rows, template, path)
+    missing = [c.header for c in template.columns
+               if c.required and c.group == "plan" and c.key not in mapping.values()]
+    if missing:
+        raise PlanError(str(path), [f"{where(sheet, header_index)}colonne obligatoire absente : "
+                                    f"« {name} »" for name in missing])
+    problems: list[str] = []
+    actions = []
+    for index in range(header_index + 1, len(rows)):
+        raw = {key: rows[index][col] for col, key in mapping.items() if col < len(rows[index])}
+        if all(clean_text(v) == "" for v in raw.values()):
+            continue
+        actions.append(_parse_row(raw, template, years, where(sheet, index), problems))
+    _check_unique_ids(actions, problems)
+    if problems:
+        raise PlanError(str(path), problems)
+    if not actions:
+        raise PlanError(str(path), ["aucune action trouvée sous la ligne d'en-têtes"])
+    return [{k: v for k, v in a.items() if not k.startswith("_")} for a in actions]
+
+
+def where(sheet: str | None, row_index: int) -> str:
+    """Say where a problem is, in the words of the file's own program (row numbers from 1)."""
+    prefix = f"feuille « {sheet} », " if sheet else ""
+    return f"{prefix}ligne {row_index + 1} : "
+
+
+def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
+    try:
+        size = path.stat().st_size
+        head = path.open("rb").read(8) if size else b""
+    except OSError as error:
+        raise PlanError(str(path), [f"fichier illisible ({error.strerror})"]) from error
+    if size == 0:
+        raise PlanError(str(path), ["le fichier est vide"])
+    if size > MAX_PLAN_BYTES:
+        raise PlanError(str(path), ["le fichier dépasse 20 Mo : ce n'est pas un plan d'action"])
+    if head.startswith(OLE_MAGIC):
+        raise PlanError(str(path), ["ancien format Excel (.xls) ou fichier protégé par mot de "
+                                    "passe : enregistrez-le en .xlsx, sans mot de passe"])
+    if head.startswith(ZIP_MAGIC):
+        return _read_spreadsheet(path)
+    return _read_csv(path), None
+
+
+def _read_spreadsheet(path: Path) -> tuple[list[list[object]], str]:
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        names = book.sheet_names
+        chosen = next((n for n in names if fold(n) in PLAN_SHEET_NAMES), names[0])
+        sheet = book.get_sheet_by_name(chosen)
+        rows = sheet.to_python(skip_empty_area=False)
+    except (CalamineError, ValueError, IndexError, OSError) as error:
+        raise PlanError(str(path), [f"classeur illisible ou endommagé ({error}) : ouvrez-le et "
+                                    "enregistrez-le de nouveau en .xlsx"]) from error
+    return [list(r) for r in rows], chosen
+
+
+def _read_csv(path: Path) -> list[list[object]]:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Excel-fr « CSV (séparateur : point-virgule) »
+    if "\x00" in text:
+        raise PlanError(str(path), ["ce n'est pas un fichier CSV ni un classeur"])
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(";,\t", key=first_line.count)
+    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+
+
+def _find_header(rows: Sequence[Sequence[object]], template: Template,
+                 path: Path) -> tuple[int, dict[int, str]]:
+    lookup = header_lookup(template)
+    best: tuple[int, dict[int, str]] = (-1, {})
+    for index, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+        mapping: dict[int, str] = {}
+        for col, cell in enumerate(row):
+            key = lookup.get(fold(cell))
+            if key and key not in mapping.values():
+                mapping[col] = key
+        if len(mapping) > len(best[1]):
+            best = (index, mapping)
+    if len(best[1]) < 2:
+        raise PlanError(str(path), ["ligne d'en-têtes introuvable dans les 20 premières lignes : "
+                                    "la première ligne doit porter les en-têtes du Plan d'action "
+                                    "(No, Champ d'action, Action, Responsable…)"])
+    return best
+
+
+def _parse_row(raw: Mapping[str, object], template: Template, years: tuple[int, int] | None,
+               place: str, problems: list[str]) -> Action:
+    action: Action = {"_place": place}
+    for key, value in raw.items():
+        column = template.column(key)
+        if column.kind == "formula":
+            continue
+        parsed, note = _parse_cell(value, column, template)
+        if note:
+            problems.append(f"{place}colonne « {column.header} » : {note}")
+        elif column.required and column.group == "plan" and parsed in (None, ""):
+            problems.append(f"{place}colonne « {column.header} » : valeur obligatoire manquante")
+        action[key] = parsed
+    _check_years(action, years, place, problems)
+    return action
+
+
+def _parse_cell(value: object, column: Column, template: Template) -> tuple[object, str | None]:
+    if column.kind == "list":
+        spec = template.lists[column.list]  # type: ignore[index]
+        text = clean_text(value)
+        canonical = _lookup(template, column.list).get(fold(text))  # type: ignore[arg-type]
+        if text and canonical is None and not spec.editable:
+            return None, f"« {text} » n'est pas dans la liste ({'; '.join(spec.items)})"
+        return canonical or text, None
+    if column.kind in _PARSERS:
+        return _PARSERS[column.kind](value)
+    text = clean_text(value)
+    if len(text) > MAX_TEXT:
+        return None, f"texte de plus de {MAX_TEXT} caractères (limite d'une cellule Excel)"
+    return text, None
+
+
+_LOOKUPS: dict[tuple[str, str, str], Mapping[str, str]] = {}
+
+
+def _lookup(template: Template, list_name: str) -> Mapping[str, str]:
+    key = (template.id, template.version, list_name)
+    if key not in _LOOKUPS:
+        _LOOKUPS[key] = list_lookup(template.lists[list_name])
+    return _LOOKUPS[key]
+
+
+def _check_years(action: Action, years: tuple[int, int] | None, place: str,
+                 problems: list[str]) -> None:
+    start, end = action.get("annee_debut"), action.get("annee_fin")
+    if isinstance(start, int) and isinstance(end, int) and end < start:
+        problems.append(f"{place}colonne « Fin prévue (année) » : la fin ({end}) précède le "
+                        f"début ({start})")
+    if years is None:
+        return
+    for key, header in (("annee_debut", "Début (année)"), ("annee_fin", "Fin prévue (année)")):
+        year = action.get(key)
+        if isinstance(year, int) and not years[0] <= year <= years[1]:
+            problems.append(f"{place}colonne « {header} » : l'année {year} est hors des années "
+                            f"du plan ({years[0]}–{years[1]})")
+
+
+def _check_unique_ids(actions: list[Action], problems: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for action in actions:
+        number = clean_text(action.get("action_id"))
+        if not number:
+            continue
+        if number in seen:
+            problems.append(f"{action['_place']}colonne « No » : numéro « {number} » en double "
+                            f"(déjà utilisé {seen[number].rstrip(' :')})")
+        else:
+            seen[number] = str(action["_place"])

@@ -1,0 +1,519 @@
+"""The only module that drives xlsxwriter: builds the follow-up workbook in memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import xlsxwriter
+from xlsxwriter.utility import quote_sheetname, xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.workbook import Format, Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from camf_excel import __version__
+from camf_excel.errors import CamfError
+from camf_excel.indicators import Dashboard, compute_dashboard, late_flag
+from camf_excel.model import Column, Template
+
+SHEETS = ("Lisez-moi", "Identification", "Plan d'action", "Comité de suivi", "Tableau de bord",
+          "Listes")
+PLAN_SHEET = SHEETS[2]
+TABLE_NAME = "tbl_plan"
+HEADER_ROW = 2  # zero-based: title, band "plan adopté / suivi", then the header
+FIRST_DATA_ROW = HEADER_ROW + 1
+# Staff cannot grow a table on a protected sheet (Excel) and LibreOffice never grows one:
+# every row they may need must exist. 100 blank rows hold a full plan revision; a blank
+# workbook gets 200, enough for the largest MRC plans (about 150 actions).
+EXTRA_ROWS = 100
+MIN_ROWS = 200
+COMMITTEE_MEMBERS = 25
+COMMITTEE_MEETINGS = 40
+IDENT_FIRST_ROW = 3
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+WORKBOOK_OPTIONS = {
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+    "nan_inf_to_errors": True,
+    "in_memory": True,
+}
+COLOURS = {"plan": "#DDEBF7", "suivi": "#FFF2CC", "calcul": "#E7E6E6", "input": "#FFFFFF",
+           "title": "#1F4E78"}
+STATUS_COLOURS = {"Non débutée": "#EDEDED", "En cours": "#FFE699", "Réalisée": "#C6EFCE",
+                  "En continu": "#BDD7EE", "Reportée": "#F8CBAD", "Abandonnée": "#D9D9D9"}
+NUMBER_FORMATS = {"integer": "0", "number": '#,##0.00\\ "$"', "percent": '0\\ "%"',
+                  "date": "yyyy-mm-dd"}
+EMAIL_RULE = 'AND(ISNUMBER(FIND("@",{cell})),ISNUMBER(FIND(".",{cell})))'
+
+
+def _ok(result: int | None, what: str) -> None:
+    """Turn xlsxwriter's -1/-2 return codes (which only warn) into errors."""
+    if result not in (None, 0):
+        raise CamfError(f"Écriture impossible ({what}) : code {result}.")
+
+
+def _text_literal(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _qualified(sheet: str, cell: str) -> str:
+    return f"{quote_sheetname(sheet)}!{cell}"
+
+
+@dataclass
+class _Formats:
+    """The workbook's cell formats, created once."""
+
+    book: Workbook
+
+    def __post_init__(self) -> None:
+        add = self.book.add_format
+        self.title = add({"bold": True, "font_size": 16, "font_color": COLOURS["title"]})
+        self.subtitle = add({"bold": True, "font_size": 12, "font_color": COLOURS["title"]})
+        self.wrap = add({"text_wrap": True, "valign": "top"})
+        self.help = add({"italic": True, "font_color": "#595959", "text_wrap": True})
+        self.label = add({"bold": True, "valign": "top", "border": 1, "bg_color": "#F2F2F2"})
+        self.band = {g: add({"bold": True, "align": "center", "bg_color": c, "border": 1})
+                     for g, c in COLOURS.items()}
+        self.header = {g: add({"bold": True, "text_wrap": True, "valign": "top", "bg_color": c,
+                               "border": 1}) for g, c in COLOURS.items()}
+        self.formula = add({"bg_color": COLOURS["calcul"], "border": 1})
+        self.count = add({"border": 1, "bg_color": COLOURS["calcul"]})
+        self.share = add({"border": 1, "num_format": "0.0 %", "bg_color": COLOURS["calcul"]})
+        self.money = add({"border": 1, "num_format": NUMBER_FORMATS["number"],
+                          "bg_color": COLOURS["calcul"]})
+        self.inputs = {kind: self._input(kind) for kind in ("text", "integer", "number",
+                                                              "percent", "date")}
+        self.quoted = add({"locked": False, "text_wrap": True, "valign": "top",
+                           "quote_prefix": True, "border": 1, "border_color": "#BFBFBF"})
+        self.status = {s: add({"bg_color": c}) for s, c in STATUS_COLOURS.items()}
+        self.late = add({"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"})
+
+    def _input(self, kind: str) -> Format:
+        properties: dict[str, object] = {"locked": False, "valign": "top", "border": 1,
+                                         "border_color": "#BFBFBF"}
+        if kind in NUMBER_FORMATS:
+            properties["num_format"] = NUMBER_FORMATS[kind]
+        else:
+            properties["text_wrap"] = True
+        return self.book.add_format(properties)
+
+    def for_kind(self, kind: str) -> Format:
+        """Return the input format of a column kind."""
+        return self.inputs.get(kind, self.inputs["text"])
+
+
+class _Builder:
+    """Writes one workbook; each method fills one sheet."""
+
+    def __init__(self, template: Template, identification: Mapping[str, object],
+                 actions: Sequence[Mapping[str, object]], password: str | None) -> None:
+        self.template = template
+        self.identification = identification
+        self.actions = list(actions)
+        self.password = password or ""
+        self.rows = max(len(self.actions) + EXTRA_ROWS, MIN_ROWS)
+        self.last_row = FIRST_DATA_ROW + self.rows - 1
+        self.stream = io.BytesIO()
+        self.book = xlsxwriter.Workbook(self.stream, WORKBOOK_OPTIONS)
+        self.formats = _Formats(self.book)
+        self.columns = {c.key: i for i, c in enumerate(template.columns)}
+        periode = identification.get("periode")
+        self.dashboard: Dashboard = compute_dashboard(self.actions, periode, template)
+        self.late = [late_flag(row, periode, template) for row in self.actions]
+
+    def build(self) -> bytes:
+        """Write every sheet and return the .xlsx bytes."""
+        sheets = {name: self.book.add_worksheet(name) for name in SHEETS}
+        self._write_lists(sheets["Listes"])
+        self._write_readme(sheets["Lisez-moi"])
+        self._write_identification(sheets["Identification"])
+        self._write_plan(sheets[PLAN_SHEET])
+        self._write_committee(sheets["Comité de suivi"])
+        self._write_dashboard(sheets["Tableau de bord"])
+        self._write_properties()
+        sheets["Identification"].activate()
+        self.book.close()
+        return self.stream.getvalue()
+
+    def _protect(self, sheet: Worksheet) -> None:
+        sheet.protect(self.password, {"autofilter": True, "sort": True, "format_columns": True,
+                                      "format_rows": True})
+
+    def _text(self, sheet: Worksheet, row: int, col: int, text: str, fmt: Format | None = None,
+              input_cell: bool = False) -> None:
+        """Write text as text, never as a formula; an input cell keeps Excel's quote prefix."""
+        if input_cell and text.startswith(FORMULA_PREFIXES):
+            fmt = self.formats.quoted
+        _ok(sheet.write_string(row, col, text, fmt), f"{sheet.name} {xl_rowcol_to_cell(row, col)}")
+
+    def _value(self, sheet: Worksheet, row: int, col: int, kind: str, value: object) -> None:
+        fmt = self.formats.for_kind(kind)
+        if value is None or value == "":
+            return
+        if isinstance(value, dt.date):
+            _ok(sheet.write_datetime(row, col, value, fmt), "date")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            _ok(sheet.write_number(row, col, value, fmt), "nombre")
+        else:
+            self._text(sheet, row, col, str(value), fmt, input_cell=True)
+
+    # -- Listes ------------------------------------------------------------------------
+    def _write_lists(self, sheet: Worksheet) -> None:
+        sheet.hide()
+        for col, spec in enumerate(self.template.lists.values()):
+            sheet.set_column(col, col, max(12, *(len(i) for i in spec.items)) + 2)
+            self._text(sheet, 0, col, spec.range_name, self.formats.label)
+            for row, item in enumerate(spec.items, start=1):
+                self._text(sheet, row, col, item)
+            for row in range(len(spec.items) + 1, spec.size + 1):
+                _ok(sheet.write_blank(row, col, None, self.formats.inputs["text"]), "liste")
+            letter = xl_col_to_name(col, col_abs=True)
+            reference = f"={quote_sheetname(sheet.name)}!{letter}$2:{letter}${spec.size + 1}"
+            _ok(self.book.define_name(spec.range_name, reference), spec.range_name)
+        self._protect(sheet)
+
+    # -- Lisez-moi ---------------------------------------------------------------------
+    def _write_readme(self, sheet: Worksheet) -> None:
+        t = self.template
+        sheet.set_column(0, 0, 4)
+        sheet.set_column(1, 1, 110)
+        self._text(sheet, 0, 1, t.title, self.formats.title)
+        lines = [
+            ("sub", "À quoi sert ce classeur"),
+            ("", "Suivre la mise en œuvre du plan d'action : où en est chaque action, ce qui "
+                 "avance, ce qui bloque, ce qui mérite d'être partagé. Le Tableau de bord se "
+                 "calcule tout seul à partir de l'onglet Plan d'action."),
+            ("sub", "Comment le remplir"),
+            ("", "1. Identification : vérifier l'organisation, les années du plan et inscrire la "
+                 "période de suivi (l'année sur laquelle porte ce suivi)."),
+            ("", "2. Plan d'action : pour chaque action, choisir le Statut dans la liste, inscrire "
+                 "l'Avancement (0 à 100), la Date de mise à jour, le Budget utilisé, puis les "
+                 "Commentaires, les Obstacles et les Prochaines étapes."),
+            ("", "3. Une action Abandonnée ou Reportée s'explique dans Commentaires. Une action "
+                 "Réalisée est à 100 %."),
+            ("", "4. Nouvelle action : l'inscrire dans la première ligne vide du tableau."),
+            ("", "5. Comité de suivi : membres du comité et journal des rencontres."),
+            ("", "6. Enregistrer le fichier au format .xlsx (Excel ou LibreOffice) et le "
+                 "retourner à la personne responsable du suivi. Ne pas renommer les onglets ni "
+                 "les en-têtes de colonnes."),
+            ("sub", "Légende des couleurs"),
+        ]
+        row = 2
+        for style, text in lines:
+            fmt = self.formats.subtitle if style == "sub" else self.formats.wrap
+            self._text(sheet, row, 1, text, fmt)
+            row += 1
+        legend = [("plan", "Plan adopté : actions telles qu'adoptées (modifiables au besoin)."),
+                  ("suivi", "Suivi : colonnes à mettre à jour à chaque bilan."),
+                  ("calcul", "Calculé : formules, à ne pas modifier (cellules verrouillées).")]
+        for group, text in legend:
+            self._text(sheet, row, 0, "", self.formats.band[group])
+            self._text(sheet, row, 1, text, self.formats.wrap)
+            row += 1
+        for status, colour in STATUS_COLOURS.items():
+            self._text(sheet, row, 0, "", self.formats.status[status])
+            self._text(sheet, row, 1, f"Statut « {status} »", self.formats.wrap)
+            del colour
+            row += 1
+        row += 1
+        self._text(sheet, row, 1, "Modèle du classeur", self.formats.subtitle)
+        self._text(sheet, row + 1, 1, f"Identifiant du modèle : {t.id}")
+        self._text(sheet, row + 2, 1, f"Version du modèle : {t.version}")
+        self._text(sheet, row + 3, 1, f"Produit par camf-excel {__version__}")
+        self._protect(sheet)
+
+    # -- Identification ----------------------------------------------------------------
+    def _write_identification(self, sheet: Worksheet) -> None:
+        sheet.set_column(0, 0, 38)
+        sheet.set_column(1, 1, 40)
+        sheet.set_column(2, 2, 70)
+        self._text(sheet, 0, 0, "Identification", self.formats.title)
+        for col, header in enumerate(("Renseignement", "Valeur", "Aide")):
+            self._text(sheet, 2, col, header, self.formats.header["plan"])
+        for offset, field in enumerate(self.template.identification):
+            row = IDENT_FIRST_ROW + offset
+            self._text(sheet, row, 0, field.label + (" *" if field.required else ""),
+                       self.formats.label)
+            _ok(sheet.write_blank(row, 1, None, self.formats.for_kind(field.kind)), field.key)
+            self._value(sheet, row, 1, field.kind, self.identification.get(field.key))
+            self._text(sheet, row, 2, field.help, self.formats.help)
+            cell = xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
+            _ok(self.book.define_name(f"ident_{field.key}", "=" + _qualified(sheet.name, cell)),
+                field.key)
+            self._validate_identification(sheet, row, field.kind, field.list, field.label)
+        note_row = IDENT_FIRST_ROW + len(self.template.identification) + 1
+        self._text(sheet, note_row, 0, "* renseignement obligatoire", self.formats.help)
+        self._protect(sheet)
+
+    def _validate_identification(self, sheet: Worksheet, row: int, kind: str, list_name: str | None,
+                                 label: str) -> None:
+        cell = xl_rowcol_to_cell(row, 1)
+        options: dict[str, object] = {"input_title": label[:32], "error_type": "stop"}
+        if kind == "list":
+            options |= {"validate": "list",
+                        "source": "=" + self.template.lists[list_name].range_name,  # type: ignore[index]
+                        "error_message": "Choisir une valeur dans la liste."}
+        elif kind == "integer":
+            options |= {"validate": "integer", "criteria": "between", "minimum": 2000,
+                        "maximum": 2100, "error_message": "Inscrire une année, par exemple 2025."}
+        elif kind == "date":
+            options |= {"validate": "date", "criteria": "between",
+                        "minimum": dt.date(2000, 1, 1), "maximum": dt.date(2100, 12, 31),
+                        "error_message": "Inscrire une date, par exemple 2025-03-10."}
+        elif kind == "email":
+            options |= {"validate": "custom", "value": "=" + EMAIL_RULE.format(cell=cell),
+                        "error_message": "Inscrire une adresse courriel valide."}
+        else:
+            return
+        options["error_title"] = "Valeur non valide"
+        _ok(sheet.data_validation(cell, options), f"validation {cell}")
+
+    # -- Plan d'action -----------------------------------------------------------------
+    def _write_plan(self, sheet: Worksheet) -> None:
+        columns = self.template.columns
+        last_col = len(columns) - 1
+        self._text(sheet, 0, 0, "Plan d'action et suivi", self.formats.title)
+        self._write_bands(sheet)
+        for col, column in enumerate(columns):
+            fmt = self.formats.formula if column.kind == "formula" else self.formats.for_kind(column.kind)
+            sheet.set_column(col, col, column.width, fmt)
+        _ok(sheet.add_table(HEADER_ROW, 0, self.last_row, last_col, {
+            "name": TABLE_NAME, "style": "Table Style Light 1", "autofilter": True,
+            "columns": [{"header": c.header, "header_format": self.formats.header[c.group]}
+                        for c in columns],
+        }), "tableau")
+        sheet.set_row(HEADER_ROW, 45)
+        sheet.freeze_panes(FIRST_DATA_ROW, 2)
+        for offset, row_values in enumerate(self.actions):
+            self._write_action(sheet, FIRST_DATA_ROW + offset, row_values)
+        self._write_late_formulas(sheet)
+        for col, column in enumerate(columns):
+            self._validate_column(sheet, col, column)
+            self._define_column_name(sheet, col, column)
+        self._colour_statuses(sheet)
+        self._protect(sheet)
+
+    def _write_bands(self, sheet: Worksheet) -> None:
+        labels = {"plan": "PLAN ADOPTÉ", "suivi": "SUIVI", "calcul": "CALCULÉ"}
+        groups = [c.group for c in self.template.columns]
+        start = 0
+        for col in range(1, len(groups) + 1):
+            if col == len(groups) or groups[col] != groups[start]:
+                label, fmt = labels.get(groups[start], ""), self.formats.band[groups[start]]
+                if col - 1 > start:
+                    _ok(sheet.merge_range(1, start, 1, col - 1, label, fmt), "bandeau")
+                else:
+                    self._text(sheet, 1, start, label, fmt)
+                start = col
+
+    def _write_action(self, sheet: Worksheet, row: int, values: Mapping[str, object]) -> None:
+        for col, column in enumerate(self.template.columns):
+            if column.kind != "formula":
+                self._value(sheet, row, col, column.kind, values.get(column.key))
+
+    def _late_formula(self, row: int) -> str:
+        cell = {key: xl_rowcol_to_cell(row, col) for key, col in self.columns.items()}
+        excluded = ",".join(f"{cell['statut']}<>{_text_literal(s)}"
+                            for s in self.template.not_late_statuses)
+        return (f'=IF({cell["action"]}="","",IF(AND(ISNUMBER({cell["annee_fin"]}),'
+                f'ISNUMBER(ident_periode),{cell["annee_fin"]}<ident_periode,{excluded}),'
+                '"Oui","Non"))')
+
+    def _write_late_formulas(self, sheet: Worksheet) -> None:
+        col = self.columns["en_retard"]
+        for offset in range(self.rows):
+            row = FIRST_DATA_ROW + offset
+            cached = self.late[offset] if offset < len(self.late) else ""
+            _ok(sheet.write_formula(row, col, self._late_formula(row), self.formats.formula,
+                                    cached), "En retard")
+
+    def _validate_column(self, sheet: Worksheet, col: int, column: Column) -> None:
+        options: dict[str, object] = {"input_title": column.input_title[:32],
+                                      "input_message": column.input_message,
+                                      "error_type": column.error_style,
+                                      "error_title": "Valeur non valide"}
+        if column.kind == "list":
+            spec = self.template.lists[column.list]  # type: ignore[index]
+            options |= {"validate": "list", "source": "=" + spec.range_name,
+                        "error_message": f"Choisir une valeur de la liste « {column.header} »."}
+        elif column.kind == "integer":
+            options |= {"validate": "integer", "criteria": "between", "minimum": 2000,
+                        "maximum": 2100, "error_message": "Inscrire une année, par exemple 2026."}
+        elif column.kind == "number":
+            options |= {"validate": "decimal", "criteria": ">=", "value": 0,
+                        "error_message": "Inscrire un montant positif, sans symbole $."}
+        elif column.kind == "percent":
+            options |= {"validate": "decimal", "criteria": "between", "minimum": 0,
+                        "maximum": 100, "error_message": "Inscrire un nombre de 0 à 100."}
+        elif column.kind == "date":
+            options |= {"validate": "date", "criteria": "between",
+                        "minimum": dt.date(2000, 1, 1), "maximum": "=TODAY()",
+                        "error_message": "Inscrire une date passée ou d'aujourd'hui (aaaa-mm-jj)."}
+        else:
+            options |= {"validate": "any"}
+        _ok(sheet.data_validation(FIRST_DATA_ROW, col, self.last_row, col, options),
+            f"validation {column.key}")
+
+    def _define_column_name(self, sheet: Worksheet, col: int, column: Column) -> None:
+        first = xl_rowcol_to_cell(FIRST_DATA_ROW, col, row_abs=True, col_abs=True)
+        last = xl_rowcol_to_cell(self.last_row, col, row_abs=True, col_abs=True)
+        _ok(self.book.define_name(f"plan_{column.key}", f"={_qualified(sheet.name, first)}:{last}"),
+            column.key)
+
+    def _colour_statuses(self, sheet: Worksheet) -> None:
+        status_col = self.columns["statut"]
+        first = xl_rowcol_to_cell(FIRST_DATA_ROW, status_col, col_abs=True)
+        for status in self.template.lists["statut"].items:
+            if status in self.formats.status:
+                _ok(sheet.conditional_format(FIRST_DATA_ROW, status_col, self.last_row, status_col, {
+                    "type": "formula", "criteria": f"={first}={_text_literal(status)}",
+                    "format": self.formats.status[status]}), "couleurs")
+        late_col = self.columns["en_retard"]
+        _ok(sheet.conditional_format(FIRST_DATA_ROW, late_col, self.last_row, late_col, {
+            "type": "cell", "criteria": "==", "value": '"Oui"', "format": self.formats.late}),
+            "retard")
+
+    # -- Comité de suivi ---------------------------------------------------------------
+    def _write_committee(self, sheet: Worksheet) -> None:
+        self._text(sheet, 0, 0, "Comité de suivi", self.formats.title)
+        members = ("Nom", "Organisation", "Rôle", "Courriel")
+        meetings = ("Date de la rencontre", "Sujets", "Décisions")
+        for col, width in enumerate((28, 28, 36, 30, 3, 14, 45, 45)):
+            kind = "date" if col == 5 else "text"
+            sheet.set_column(col, col, width, None if col == 4 else self.formats.for_kind(kind))
+        self._committee_table(sheet, 0, members, COMMITTEE_MEMBERS, "tbl_comite")
+        self._committee_table(sheet, 5, meetings, COMMITTEE_MEETINGS, "tbl_rencontres")
+        first, last = 3, 2 + COMMITTEE_MEMBERS
+        _ok(sheet.data_validation(first, 2, last, 2, {
+            "validate": "list", "source": "=" + self.template.lists["role_comite"].range_name,
+            "input_title": "Rôle", "input_message": "Choisir le rôle dans la liste.",
+            "error_type": "warning", "error_message": "Rôle hors liste : le garder quand même ?"}),
+            "rôle")
+        _ok(sheet.data_validation(first, 5, 2 + COMMITTEE_MEETINGS, 5, {
+            "validate": "date", "criteria": "between", "minimum": dt.date(2000, 1, 1),
+            "maximum": dt.date(2100, 12, 31), "error_message": "Inscrire une date (aaaa-mm-jj)."}),
+            "date rencontre")
+        self._text(sheet, 1, 0, "Membres du comité", self.formats.subtitle)
+        self._text(sheet, 1, 5, "Journal des rencontres", self.formats.subtitle)
+        self._protect(sheet)
+
+    def _committee_table(self, sheet: Worksheet, col: int, headers: Sequence[str], rows: int,
+                         name: str) -> None:
+        _ok(sheet.add_table(2, col, 2 + rows, col + len(headers) - 1, {
+            "name": name, "style": "Table Style Light 1",
+            "columns": [{"header": h, "header_format": self.formats.header["suivi"]}
+                        for h in headers]}), name)
+
+    # -- Tableau de bord ---------------------------------------------------------------
+    def _write_dashboard(self, sheet: Worksheet) -> None:
+        d = self.dashboard
+        f = self.formats
+        sheet.set_column(0, 0, 44)
+        sheet.set_column(1, 1, 14)
+        sheet.set_column(2, 20, 12)
+        self._text(sheet, 0, 0, "Tableau de bord", f.title)
+        self._text(sheet, 1, 0, "Calculé automatiquement à partir de l'onglet Plan d'action.",
+                   f.help)
+        figures = [
+            ("Nombre d'actions", 'COUNTIF(plan_action,"?*")', d.actions, f.count),
+            ("Actions réalisées (%)", f"IF(B4>0,COUNTIFS(plan_statut,"
+             f"{_text_literal(self.template.realised_status)},plan_action,\"?*\")/B4,0)",
+             d.realised_share, f.share),
+            ("Actions en retard", 'COUNTIF(plan_en_retard,"Oui")', d.late, f.count),
+            ("Budget prévu ($)", "SUM(plan_budget_prevu)", d.budget_planned, f.money),
+            ("Budget utilisé ($)", "SUM(plan_budget_reel)", d.budget_used, f.money),
+            ("Budget utilisé (% du prévu)", "IF(B7>0,B8/B7,0)", d.budget_used_share, f.share),
+            ("Avancement moyen (%)", "IF(COUNT(plan_avancement)>0,AVERAGE(plan_avancement)/100,0)",
+             d.mean_progress, f.share),
+        ]
+        self._text(sheet, 2, 0, "Indicateurs", f.header["calcul"])
+        for offset, (label, formula, value, fmt) in enumerate(figures, start=3):
+            self._text(sheet, offset, 0, label, f.label)
+            _ok(sheet.write_formula(offset, 1, "=" + formula, fmt, value), label)
+        self._write_status_table(sheet, 11)
+        self._write_matrix(sheet, 21)
+
+    def _write_status_table(self, sheet: Worksheet, top: int) -> None:
+        d, f = self.dashboard, self.formats
+        for col, header in enumerate(("Actions par statut", "Nombre", "%")):
+            self._text(sheet, top, col, header, f.header["calcul"])
+        statuses = self.template.lists["statut"].items
+        for row, status in enumerate(statuses, start=top + 1):
+            self._text(sheet, row, 0, status, f.label)
+            count = f'COUNTIFS(plan_statut,A{row + 1},plan_action,"?*")'
+            _ok(sheet.write_formula(row, 1, "=" + count, f.count, d.by_status[status]), status)
+            _ok(sheet.write_formula(row, 2, f"=IF($B$4>0,B{row + 1}/$B$4,0)", f.share,
+                                    d.status_share(status)), status)
+        row = top + 1 + len(statuses)
+        self._text(sheet, row, 0, "Statut non renseigné ou hors liste", f.label)
+        _ok(sheet.write_formula(row, 1, f"=B4-SUM(B{top + 2}:B{row})", f.count, d.without_status),
+            "sans statut")
+        _ok(sheet.write_formula(row, 2, f"=IF($B$4>0,B{row + 1}/$B$4,0)", f.share,
+                                d.without_status_share), "sans statut")
+
+    def _write_matrix(self, sheet: Worksheet, top: int) -> None:
+        d, f = self.dashboard, self.formats
+        statuses = self.template.lists["statut"].items
+        champs = self.template.lists["champ"].items
+        self._text(sheet, top - 1, 0, "Actions par champ d'action et par statut", f.subtitle)
+        self._text(sheet, top, 0, "Champ d'action", f.header["calcul"])
+        for col, status in enumerate(statuses, start=1):
+            self._text(sheet, top, col, status, f.header["calcul"])
+        total_col = len(statuses) + 1
+        self._text(sheet, top, total_col, "Total", f.header["calcul"])
+        for row, champ in enumerate(champs, start=top + 1):
+            self._text(sheet, row, 0, champ, f.label)
+            for col, status in enumerate(statuses, start=1):
+                champ_cell = xl_rowcol_to_cell(row, 0, col_abs=True)
+                status_cell = xl_rowcol_to_cell(top, col, row_abs=True)
+                formula = (f'=COUNTIFS(plan_champ,{champ_cell},plan_statut,{status_cell},'
+                           'plan_action,"?*")')
+                _ok(sheet.write_formula(row, col, formula, f.count, d.by_champ_status[champ, status]),
+                    champ)
+            _ok(sheet.write_formula(row, total_col, f'=COUNTIFS(plan_champ,A{row + 1},'
+                                    'plan_action,"?*")', f.count, d.by_champ[champ]), champ)
+        self._insert_chart(sheet, top, len(champs), statuses)
+
+    def _insert_chart(self, sheet: Worksheet, top: int, n_champs: int,
+                      statuses: Sequence[str]) -> None:
+        chart = self.book.add_chart({"type": "bar", "subtype": "stacked"})
+        first, last = top + 1, top + n_champs
+        for col, status in enumerate(statuses, start=1):
+            chart.add_series({
+                "name": [sheet.name, top, col],
+                "categories": [sheet.name, first, 0, last, 0],
+                "values": [sheet.name, first, col, last, col],
+                "fill": {"color": STATUS_COLOURS.get(status, "#A5A5A5")},
+                "border": {"color": "#7F7F7F"},
+            })
+        chart.set_title({"name": "Actions par champ d'action et par statut"})
+        chart.set_y_axis({"reverse": True})
+        chart.set_legend({"position": "bottom"})
+        chart.set_size({"width": 900, "height": 480})
+        sheet.insert_chart(2, 4, chart)
+        self._protect(sheet)
+
+    def _write_properties(self) -> None:
+        t = self.template
+        organisation = str(self.identification.get("organisation") or "")
+        _ok(self.book.set_properties({
+            "title": t.title + (f" — {organisation}" if organisation else ""),
+            "subject": f"Suivi du plan d'action {t.demarche}",
+            "author": "camf-excel", "company": "Carrefour action municipale et famille",
+            "keywords": f"{t.demarche}, suivi, plan d'action",
+            "comments": f"Modèle {t.id} version {t.version}",
+        }), "propriétés")
+        for name, value in (("camf_template_id", t.id), ("camf_template_version", t.version),
+                            ("camf_generator", f"camf-excel {__version__}")):
+            _ok(self.book.set_custom_property(name, value), name)
+
+
+def build_workbook(template: Template, identification: Mapping[str, object] | None = None,
+                   actions: Sequence[Mapping[str, object]] = (),
+                   password: str | None = None) -> bytes:
+    """Return the .xlsx bytes of a follow-up workbook, pre-filled with the given actions."""
+    return _Builder(template, identification or {}, actions, password).build()
