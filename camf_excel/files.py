@@ -20,7 +20,7 @@ def refuse_existing(path: Path, force: bool) -> None:
 def refuse_input_as_output(output: Path, inputs: list[Path]) -> None:
     """Raise InputError when the output path is, or resolves to, one of the inputs."""
     for source in inputs:
-        if output.exists() and source.exists() and os.path.samefile(output, source):
+        if output.exists() and source.exists() and output.samefile(source):
             raise InputError(f"La sortie {output} est aussi un fichier d'entrée : "
                              "choisissez un autre nom, l'entrée n'est jamais écrasée.")
 
@@ -40,12 +40,12 @@ def write_atomically(path: Path, data: bytes, force: bool = False) -> Path:
             stream.flush()
             os.fsync(stream.fileno())
         if force:
-            os.replace(temporary, path)
+            Path(temporary).replace(path)
         else:
             _link_without_clobbering(Path(temporary), path)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+            Path(temporary).unlink()
     _fsync_directory(path.parent)
     return path
 

@@ -75,7 +75,8 @@ def where(sheet: str | None, row_index: int) -> str:
 def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
     try:
         size = path.stat().st_size
-        head = path.open("rb").read(8) if size else b""
+        with path.open("rb") as stream:
+            head = stream.read(8)
     except OSError as error:
         raise PlanError(str(path), [f"fichier illisible ({error.strerror})"]) from error
     if size == 0:

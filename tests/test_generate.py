@@ -1,0 +1,170 @@
+"""The generated workbook: structure, cached values, text kept as text, safe outputs."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import IDENTIFICATION, MRC_PLAN, PFM_PLAN
+from dashboard import expected_figures, follow_up_values, read_dashboard
+
+from camf_excel.errors import OutputExistsError
+from camf_excel.generate import generate_workbook, parse_identification, safe_file_name
+from camf_excel.indicators import compute_dashboard
+from camf_excel.plan import read_plan
+from camf_excel.templates import load_template
+from camf_excel.writer import FIRST_DATA_ROW, MIN_ROWS, PLAN_SHEET, SHEETS, build_workbook
+
+PFM = load_template("pfm")
+
+
+def filled_actions(template_id: str = "pfm", plan: Path = PFM_PLAN) -> list[dict[str, object]]:
+    """The sample plan's actions with follow-up values, as staff would have filled them."""
+    template = load_template(template_id)
+    actions = read_plan(plan, template)
+    for action, values in zip(actions, follow_up_values(len(actions), template), strict=True):
+        action.update(values)
+    return actions
+
+
+def test_workbook__sheets__in_contract_order(pfm_workbook: Path) -> None:
+    book = openpyxl.load_workbook(pfm_workbook)
+    assert book.sheetnames == list(SHEETS)
+    assert book["Listes"].sheet_state == "hidden"
+
+
+def test_workbook__named_ranges__hold_template_lists(pfm_workbook: Path) -> None:
+    book = openpyxl.load_workbook(pfm_workbook)
+    for spec in PFM.lists.values():
+        (sheet, ref), = book.defined_names[spec.range_name].destinations
+        cells = [row[0].value for row in book[sheet][ref.replace("$", "")]]
+        assert cells[: len(spec.items)] == list(spec.items)
+        assert all(c is None for c in cells[len(spec.items):])
+        assert len(cells) == spec.size
+    assert book.defined_names["liste_responsable"] is not None
+    assert PFM.lists["responsable"].size == 40
+
+
+def test_workbook__table__covers_every_input_row(pfm_workbook: Path) -> None:
+    sheet = openpyxl.load_workbook(pfm_workbook)[PLAN_SHEET]
+    table = sheet.tables["tbl_plan"]
+    last_row = FIRST_DATA_ROW + max(25 + 100, MIN_ROWS)
+    assert table.ref == f"A3:T{last_row}"
+    assert [c.name for c in table.tableColumns] == [c.header for c in PFM.columns]
+    assert sheet.freeze_panes == "C4"
+    assert sheet["T4"].value.startswith("=IF(D4=")
+    assert sheet[f"T{last_row}"].value.startswith(f"=IF(D{last_row}=")
+
+
+def test_workbook__list_columns__each_has_its_dropdown(pfm_workbook: Path) -> None:
+    sheet = openpyxl.load_workbook(pfm_workbook)[PLAN_SHEET]
+    by_formula = {dv.formula1: dv for dv in sheet.data_validations.dataValidation}
+    last_row = FIRST_DATA_ROW + max(25 + 100, MIN_ROWS)
+    for col, column in enumerate(PFM.columns):
+        if column.kind != "list":
+            continue
+        dv = by_formula[f"liste_{column.list}"]
+        letter = openpyxl.utils.get_column_letter(col + 1)
+        assert str(dv.sqref) == f"{letter}4:{letter}{last_row}"
+        assert dv.promptTitle and dv.prompt
+        assert (dv.errorStyle or "stop") == column.error_style
+    assert PFM.column("responsable").error_style == "information"
+    assert PFM.column("statut").error_style == "stop"
+
+
+def test_workbook__protection__locks_structure_leaves_inputs_open(pfm_workbook: Path) -> None:
+    book = openpyxl.load_workbook(pfm_workbook)
+    sheet = book[PLAN_SHEET]
+    assert all(book[name].protection.sheet for name in SHEETS)
+    assert sheet["A3"].protection.locked  # header
+    assert sheet["T4"].protection.locked  # formula
+    assert not sheet["D4"].protection.locked  # action written from the plan
+    # Empty input cells take their column's format, unlocked, in Excel and LibreOffice.
+    assert not sheet.column_dimensions["L"].protection.locked
+    assert sheet.column_dimensions["T"].protection.locked
+    assert not book["Identification"]["B4"].protection.locked
+    assert book["Identification"]["A4"].protection.locked
+    assert book[PLAN_SHEET].protection.password is None
+
+
+def test_workbook__password_option__sets_it(tmp_path: Path) -> None:
+    path = generate_workbook(tmp_path / "p.xlsx", "pfm", password="secret")
+    assert openpyxl.load_workbook(path)[PLAN_SHEET].protection.password
+
+
+def test_workbook__document_properties__carry_template_identity(pfm_workbook: Path) -> None:
+    book = openpyxl.load_workbook(pfm_workbook)
+    custom = {p.name: p.value for p in book.custom_doc_props.props}
+    assert custom["camf_template_id"] == "pfm"
+    assert custom["camf_template_version"] == PFM.version
+    assert "Saint-Élie-de-Caxton" in book.properties.title
+    readme = [c.value for c in book["Lisez-moi"]["B"] if c.value]
+    assert "Identifiant du modèle : pfm" in readme
+
+
+def test_workbook__formula_looking_text__stored_as_text(tmp_path: Path) -> None:
+    texts = ['=HYPERLINK("http://exemple.com","clic")', "+1 418 555-0199", "@x", "-5",
+             "=cmd|' /C calc'!A0"]
+    actions = [{"action_id": str(i), "champ": "Habitation", "action": t, "partenaires": t,
+                "responsable": "Greffe"} for i, t in enumerate(texts, start=1)]
+    path = tmp_path / "f.xlsx"
+    path.write_bytes(build_workbook(PFM, {"periode": 2025}, actions))
+    sheet = openpyxl.load_workbook(path)[PLAN_SHEET]
+    for offset, text in enumerate(texts):
+        cell = sheet.cell(FIRST_DATA_ROW + 1 + offset, 4)
+        assert (cell.value, cell.data_type) == (text, "s")
+        assert cell.quotePrefix
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("xl/worksheets/sheet3.xml").decode()
+    assert "HYPERLINK" not in xml.split("<f>", 1)[-1] or "<f>HYPERLINK" not in xml
+
+
+def test_workbook__cached_values__match_python_figures(tmp_path: Path) -> None:
+    actions = filled_actions()
+    identification = {"periode": 2025}
+    path = tmp_path / "c.xlsx"
+    path.write_bytes(build_workbook(PFM, identification, actions))
+    expected = expected_figures(compute_dashboard(actions, 2025, PFM), PFM)
+    assert read_dashboard(path, PFM) == expected
+    assert expected["indicators"][0] == 25
+    assert expected["indicators"][2] > 0, "the sample must have late actions"
+
+
+def test_workbook__blank__dashboard_of_zeros(tmp_path: Path) -> None:
+    template = load_template("mada")
+    path = generate_workbook(tmp_path / "vierge.xlsx", template)
+    figures = read_dashboard(path, template)
+    assert figures["indicators"] == [0.0] * 7
+
+
+def test_generate__existing_output__refused_then_forced(tmp_path: Path) -> None:
+    path = tmp_path / "s.xlsx"
+    path.write_bytes(b"ancien")
+    with pytest.raises(OutputExistsError):
+        generate_workbook(path, "pfm")
+    assert path.read_bytes() == b"ancien"
+    generate_workbook(path, "pfm", force=True)
+    assert zipfile.is_zipfile(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["s.xlsx"]
+
+
+def test_generate__mrc_plan__150_actions_fit(tmp_path: Path) -> None:
+    template = load_template("pfm-mada")
+    path = generate_workbook(tmp_path / "mrc.xlsx", template, {"periode": "2026"}, MRC_PLAN)
+    figures = read_dashboard(path, template)
+    assert figures["indicators"][0] == 150
+    assert openpyxl.load_workbook(path)[PLAN_SHEET].tables["tbl_plan"].ref == "A3:T253"
+
+
+def test_identification__code_lost_its_zero__padded() -> None:
+    assert parse_identification({"code_geo": "7025"}, PFM)["code_geo"] == "07025"
+
+
+def test_safe_file_name__windows_hostile_names() -> None:
+    assert safe_file_name("Saint-Élie-de-Caxton", "51008", "pfm") == \
+        "51008_saint-elie-de-caxton_suivi-pfm.xlsx"
+    assert safe_file_name('CON', "", "mada") == "con-org_suivi-mada.xlsx"
+    assert safe_file_name('a/b\\c:d*?"<>|', "", "pfm") == "a-b-c-d_suivi-pfm.xlsx"
+    assert IDENTIFICATION["organisation"]
