@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -15,7 +16,14 @@ from camf_excel.generate import generate_workbook, parse_identification, safe_fi
 from camf_excel.indicators import compute_dashboard
 from camf_excel.plan import read_plan
 from camf_excel.templates import load_template
-from camf_excel.writer import FIRST_DATA_ROW, MIN_ROWS, PLAN_SHEET, SHEETS, build_workbook
+from camf_excel.writer import (
+    FIRST_DATA_ROW,
+    MIN_ROWS,
+    PLAN_SHEET,
+    SHEETS,
+    USED_FUNCTIONS,
+    build_workbook,
+)
 
 PFM = load_template("pfm")
 
@@ -168,3 +176,19 @@ def test_safe_file_name__windows_hostile_names() -> None:
     assert safe_file_name('CON', "", "mada") == "con-org_suivi-mada.xlsx"
     assert safe_file_name('a/b\\c:d*?"<>|', "", "pfm") == "a-b-c-d_suivi-pfm.xlsx"
     assert IDENTIFICATION["organisation"]
+
+
+def test_workbook__formulas__use_only_excel_2007_functions(pfm_workbook: Path) -> None:
+    """The writer skips xlsxwriter's _xlfn. expansion: a newer function would break in Excel."""
+    book = openpyxl.load_workbook(pfm_workbook)
+    found = set()
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    found |= set(re.findall(r"([A-Z][A-Z0-9.]*)\(", cell.value))
+        for cf in sheet.conditional_formatting:
+            for rule in cf.rules:
+                for formula in rule.formula or ():
+                    found |= set(re.findall(r"([A-Z][A-Z0-9.]*)\(", formula))
+    assert found and found <= USED_FUNCTIONS
