@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from camf_excel.writer import build_workbook
 
 DEFAULT_TEMPLATE = "pfm-mada"
 TEMPLATE_BY_DEMARCHE = {"PFM": "pfm", "MADA": "mada", "PFM-MADA": "pfm-mada"}
+PARALLEL_FROM = 40  # below this, starting worker processes costs more than it saves
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                      *(f"lpt{i}" for i in range(1, 10))}
 
@@ -152,37 +156,83 @@ def read_organisations(path: Path) -> list[dict[str, str]]:
     return [{k: clean_text(v) for k, v in row.items() if k} for row in reader]
 
 
-def generate_batch(organisations: str | Path, output_dir: str | Path, plans_dir: str | Path | None = None,
-                   template: str | None = None, password: str | None = None, force: bool = False,
-                   progress: Callable[[str], None] | None = None) -> BatchResult:
-    """Write one workbook per row of ORGS.csv into output_dir; a bad row is named and skipped."""
-    output_dir, result = Path(output_dir), BatchResult()
-    rows = read_organisations(Path(organisations))
-    taken: set[str] = set()
-    for line, row in enumerate(rows, start=2):
-        try:
-            path = _generate_row(row, output_dir, plans_dir, template, password, force, taken)
-        except (CamfError, OSError) as error:
-            result.failed.append((line, f"{row.get('organisation') or '(sans nom)'} : {error}"))
-            continue
-        result.written.append(path)
-        if progress:
-            progress(str(path))
+@dataclass(frozen=True)
+class _Job:
+    """One workbook of a batch, checked in the parent process, written by a worker."""
+
+    line: int
+    organisation: str
+    output: Path
+    template_id: str
+    identification: dict[str, str]
+    plan: Path | None
+    password: str | None
+    force: bool
+
+
+def generate_batch(organisations: str | Path, output_dir: str | Path,
+                   plans_dir: str | Path | None = None, template: str | None = None,
+                   password: str | None = None, force: bool = False,
+                   progress: Callable[[str], None] | None = None,
+                   workers: int | None = None) -> BatchResult:
+    """Write one workbook per row of ORGS.csv into output_dir; a bad row is named and skipped.
+
+    Large batches are written by one process per core (`workers`, default: every core from
+    PARALLEL_FROM rows on); results come back in the file's order whatever the pool does.
+    """
+    result = BatchResult()
+    jobs = _prepare_jobs(read_organisations(Path(organisations)), Path(output_dir), plans_dir,
+                         template, password, force, result)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(jobs) >= PARALLEL_FROM else 1
+    if workers > 1 and len(jobs) > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+            outcomes = list(pool.map(_write_job, jobs, chunksize=8))
+    else:
+        outcomes = [_write_job(job) for job in jobs]
+    for job, (path, error) in zip(jobs, outcomes, strict=True):
+        if path is None:
+            result.failed.append((job.line, f"{job.organisation} : {error}"))
+        else:
+            result.written.append(path)
+            if progress:
+                progress(str(path))
+    result.failed.sort()
     return result
 
 
-def _generate_row(row: dict[str, str], output_dir: Path, plans_dir: str | Path | None,
-                  template: str | None, password: str | None, force: bool, taken: set[str]) -> Path:
-    plan_name = row.pop("plan", "")
-    chosen = resolve_template(template, row.get("demarche"))
-    if not row.get("organisation"):
-        raise InputError("nom d'organisation vide.")
-    name = safe_file_name(row["organisation"], row.get("code_geo"), chosen.id)
-    if name in taken:
-        raise InputError(f"organisation en double dans le fichier ({name}).")
-    taken.add(name)
-    plan = _plan_path(plan_name, plans_dir) if plan_name else None
-    return generate_workbook(output_dir / name, chosen, row, plan, password, force)
+def _prepare_jobs(rows: list[dict[str, str]], output_dir: Path, plans_dir: str | Path | None,
+                  template: str | None, password: str | None, force: bool,
+                  result: BatchResult) -> list[_Job]:
+    jobs, taken = [], set()
+    for line, row in enumerate(rows, start=2):
+        organisation = row.get("organisation") or "(sans nom)"
+        try:
+            plan_name = row.pop("plan", "")
+            chosen = resolve_template(template, row.get("demarche"))
+            if not row.get("organisation"):
+                raise InputError("nom d'organisation vide.")
+            name = safe_file_name(row["organisation"], row.get("code_geo"), chosen.id)
+            if name in taken:
+                raise InputError(f"organisation en double dans le fichier ({name}).")
+            taken.add(name)
+            plan = _plan_path(plan_name, plans_dir) if plan_name else None
+        except CamfError as error:
+            result.failed.append((line, f"{organisation} : {error}"))
+            continue
+        jobs.append(_Job(line, organisation, output_dir / name, chosen.id, row, plan, password,
+                         force))
+    return jobs
+
+
+def _write_job(job: _Job) -> tuple[Path | None, str | None]:
+    """Write one workbook of a batch; return its path, or None and the reason."""
+    try:
+        return generate_workbook(job.output, job.template_id, job.identification, job.plan,
+                                 job.password, job.force), None
+    except (CamfError, OSError) as error:
+        return None, str(error)
 
 
 def _plan_path(name: str, plans_dir: str | Path | None) -> Path:

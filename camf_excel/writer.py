@@ -231,10 +231,9 @@ class _Builder:
             self._text(sheet, row, 0, "", self.formats.band[group])
             self._text(sheet, row, 1, text, self.formats.wrap)
             row += 1
-        for status, colour in STATUS_COLOURS.items():
-            self._text(sheet, row, 0, "", self.formats.status[status])
+        for status, fmt in self.formats.status.items():
+            self._text(sheet, row, 0, "", fmt)
             self._text(sheet, row, 1, f"Statut « {status} »", self.formats.wrap)
-            del colour
             row += 1
         row += 1
         self._text(sheet, row, 1, "Modèle du classeur", self.formats.subtitle)
@@ -454,6 +453,7 @@ class _Builder:
             _ok(sheet.write_formula(offset, 1, "=" + formula, fmt, value), label)
         self._write_status_table(sheet, 11)
         self._write_matrix(sheet, 21)
+        self._protect(sheet)
 
     def _write_status_table(self, sheet: Worksheet, top: int) -> None:
         d, f = self.dashboard, self.formats
@@ -513,7 +513,6 @@ class _Builder:
         chart.set_legend({"position": "bottom"})
         chart.set_size({"width": 900, "height": 480})
         sheet.insert_chart(2, 4, chart)
-        self._protect(sheet)
 
     def _write_properties(self) -> None:
         t = self.template

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from conftest import PFM_PLAN, PLANS, SAMPLES
 
 from camf_excel.cli import main
+from camf_excel.generate import generate_batch
 
 HEADER = ("No,Champ d'action,Objectif,Action,Clientèle visée,Responsable,Partenaires,"
           "Début (année),Fin prévue (année),Budget prévu ($),Indicateur / résultat attendu\n")
@@ -132,3 +133,10 @@ def test_cli__batch_with_bad_rows__exit_1_others_written(tmp_path: Path) -> None
     assert "ligne 4" in output and "5 chiffres" in output
     assert "ligne 5" in output
     assert [p.name for p in out.iterdir()] == ["35027_saint-tite_suivi-pfm.xlsx"]
+
+
+def test_batch__worker_processes__same_files_in_order(tmp_path: Path) -> None:
+    serial = generate_batch(SAMPLES / "organisations.csv", tmp_path / "a", PLANS, workers=1)
+    parallel = generate_batch(SAMPLES / "organisations.csv", tmp_path / "b", PLANS, workers=2)
+    assert [p.name for p in parallel.written] == [p.name for p in serial.written]
+    assert len(parallel.written) == 11 and not parallel.failed
