@@ -152,6 +152,11 @@ class _Builder:
         self._write_committee(sheets["Comité de suivi"])
         self._write_dashboard(sheets["Tableau de bord"])
         self._write_properties()
+        for sheet in sheets.values():
+            sheet.set_paper(1)  # letter
+            sheet.fit_to_pages(1, 0)  # one page wide, as many pages tall as needed
+        sheets["Tableau de bord"].set_landscape()
+        sheets["Tableau de bord"].fit_to_pages(1, 1)
         sheets["Identification"].activate()
         self.book.close()
         return self.stream.getvalue()
@@ -304,6 +309,8 @@ class _Builder:
         }), "tableau")
         sheet.set_row(HEADER_ROW, 45)
         sheet.freeze_panes(FIRST_DATA_ROW, 2)
+        sheet.set_landscape()
+        sheet.repeat_rows(HEADER_ROW)
         for offset, row_values in enumerate(self.actions):
             self._write_action(sheet, FIRST_DATA_ROW + offset, row_values)
         self._write_late_formulas(sheet)
@@ -433,8 +440,7 @@ class _Builder:
         sheet.set_column(1, 1, 14)
         sheet.set_column(2, 20, 12)
         self._text(sheet, 0, 0, "Tableau de bord", f.title)
-        self._text(sheet, 1, 0, "Calculé automatiquement à partir de l'onglet Plan d'action.",
-                   f.help)
+        self._text(sheet, 1, 0, "Calculé automatiquement à partir de l'onglet Plan d'action.")
         figures = [
             ("Nombre d'actions", 'COUNTIF(plan_action,"?*")', d.actions, f.count),
             ("Actions réalisées (%)", f"IF(B4>0,COUNTIFS(plan_statut,"
@@ -512,7 +518,7 @@ class _Builder:
         chart.set_y_axis({"reverse": True})
         chart.set_legend({"position": "bottom"})
         chart.set_size({"width": 900, "height": 480})
-        sheet.insert_chart(2, 4, chart)
+        sheet.insert_chart(2, len(statuses) + 3, chart)  # right of the matrix, never over it
 
     def _write_properties(self) -> None:
         t = self.template
