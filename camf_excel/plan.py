@@ -63,7 +63,8 @@ def read_plan(path: Path, template: Template, years: tuple[int, int] | None = No
         raise PlanError(str(path), problems)
     if not actions:
         raise PlanError(str(path), ["aucune action trouvée sous la ligne d'en-têtes"])
-    return [{k: v for k, v in a.items() if not k.startswith("_")} for a in actions]
+    return [{k: v for k, v in a.items() if not k.startswith("_") and v not in (None, "")}
+            for a in actions]
 
 
 def where(sheet: str | None, row_index: int) -> str:
