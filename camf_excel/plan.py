@@ -9,7 +9,8 @@ from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from camf_excel.errors import PlanError
+from camf_excel.errors import InputError, PlanError
+from camf_excel.files import check_zip_workbook, is_encrypted_office_file
 from camf_excel.model import Column, Template
 from camf_excel.normalise import (
     clean_text,
@@ -27,6 +28,9 @@ HEADER_SCAN_ROWS = 20
 PLAN_SHEET_NAMES = ("plan d'action", "plan", "actions")
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+OLE_HEAD_BYTES = 65_536  # enough to hold an OLE2 container's directory of streams
+PASSWORD_MESSAGE = ("classeur protégé par mot de passe : ouvrez-le, puis Fichier › Enregistrer "
+                    "sous… en .xlsx avec un mot de passe vide, et donnez cette copie")
 _PARSERS = {"integer": parse_integer, "number": parse_number, "percent": parse_percent,
             "date": parse_date}
 
@@ -77,16 +81,18 @@ def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
     try:
         size = path.stat().st_size
         with path.open("rb") as stream:
-            head = stream.read(8)
+            head = stream.read(OLE_HEAD_BYTES)
     except OSError as error:
         raise PlanError(str(path), [f"fichier illisible ({error.strerror})"]) from error
     if size == 0:
         raise PlanError(str(path), ["le fichier est vide"])
     if size > MAX_PLAN_BYTES:
         raise PlanError(str(path), ["le fichier dépasse 20 Mo : ce n'est pas un plan d'action"])
+    if head.startswith(OLE_MAGIC) and is_encrypted_office_file(head):
+        raise PlanError(str(path), [PASSWORD_MESSAGE])
     if head.startswith(OLE_MAGIC):
-        raise PlanError(str(path), ["ancien format Excel (.xls) ou fichier protégé par mot de "
-                                    "passe : enregistrez-le en .xlsx, sans mot de passe"])
+        raise PlanError(str(path), ["ancien format Excel (.xls) : ouvrez-le et enregistrez-le "
+                                    "au format .xlsx"])
     if head.startswith(ZIP_MAGIC):
         return _read_spreadsheet(path)
     return _read_csv(path), None
@@ -94,12 +100,18 @@ def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
 
 def _read_spreadsheet(path: Path) -> tuple[list[list[object]], str]:
     try:
+        check_zip_workbook(path)
+    except InputError as error:
+        raise PlanError(str(path), [f"classeur refusé : {error}"]) from error
+    try:
         book = CalamineWorkbook.from_path(str(path))
         names = book.sheet_names
         chosen = next((n for n in names if fold(n) in PLAN_SHEET_NAMES), names[0])
         sheet = book.get_sheet_by_name(chosen)
         rows = sheet.to_python(skip_empty_area=False)
     except (CalamineError, ValueError, IndexError, OSError) as error:
+        if "password" in str(error).lower():
+            raise PlanError(str(path), [PASSWORD_MESSAGE]) from error
         raise PlanError(str(path), [f"classeur illisible ou endommagé ({error}) : ouvrez-le et "
                                     "enregistrez-le de nouveau en .xlsx"]) from error
     return [list(r) for r in rows], chosen
