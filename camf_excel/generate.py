@@ -105,6 +105,8 @@ def generate_workbook(output: str | Path, template: str | Template | None = None
                       force: bool = False) -> Path:
     """Write one follow-up workbook, blank or pre-filled from an adopted plan; return its path."""
     output = Path(output)
+    if output.suffix.lower() != ".xlsx":
+        raise InputError(f"Le classeur doit porter l'extension .xlsx : {output}")
     raw = dict(identification or {})
     chosen = resolve_template(template, raw.get("demarche"))
     values = parse_identification(raw, chosen)

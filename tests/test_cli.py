@@ -140,3 +140,8 @@ def test_batch__worker_processes__same_files_in_order(tmp_path: Path) -> None:
     parallel = generate_batch(SAMPLES / "organisations.csv", tmp_path / "b", PLANS, workers=2)
     assert [p.name for p in parallel.written] == [p.name for p in serial.written]
     assert len(parallel.written) == 11 and not parallel.failed
+
+
+def test_cli__output_without_xlsx_extension__exit_2(tmp_path: Path) -> None:
+    code, output = run("generate", "-o", str(tmp_path / "suivi.ods"))
+    assert code == 2 and ".xlsx" in output and not list(tmp_path.iterdir())
