@@ -61,8 +61,8 @@ def read_plan(path: Path, template: Template, years: tuple[int, int] | None = No
         raw = {key: rows[index][col] for col, key in mapping.items() if col < len(rows[index])}
         if all(clean_text(v) == "" for v in raw.values()):
             continue
-        actions.append(_parse_row(raw, template, years, where(sheet, index), problems))
-    _check_unique_ids(actions, problems)
+        actions.append(_parse_row(raw, template, where(sheet, index), problems))
+    _check_rules(actions, template, years, problems)
     if problems:
         raise PlanError(str(path), problems)
     if not actions:
@@ -149,8 +149,8 @@ def _find_header(rows: Sequence[Sequence[object]], template: Template,
     return best
 
 
-def _parse_row(raw: Mapping[str, object], template: Template, years: tuple[int, int] | None,
-               place: str, problems: list[str]) -> Action:
+def _parse_row(raw: Mapping[str, object], template: Template, place: str,
+               problems: list[str]) -> Action:
     action: Action = {"_place": place}
     for key, value in raw.items():
         column = template.column(key)
@@ -162,7 +162,6 @@ def _parse_row(raw: Mapping[str, object], template: Template, years: tuple[int, 
         elif column.required and column.group == "plan" and parsed in (None, ""):
             problems.append(f"{place}colonne « {column.header} » : valeur obligatoire manquante")
         action[key] = parsed
-    _check_years(action, years, place, problems)
     return action
 
 
@@ -192,29 +191,59 @@ def _lookup(template: Template, list_name: str) -> Mapping[str, str]:
     return _LOOKUPS[key]
 
 
-def _check_years(action: Action, years: tuple[int, int] | None, place: str,
+def _check_rules(actions: list[Action], template: Template, years: tuple[int, int] | None,
                  problems: list[str]) -> None:
-    start, end = action.get("annee_debut"), action.get("annee_fin")
-    if isinstance(start, int) and isinstance(end, int) and end < start:
-        problems.append(f"{place}colonne « Fin prévue (année) » : la fin ({end}) précède le "
-                        f"début ({start})")
+    """Apply the template's rules that an adopted plan can break, in the template's order."""
+    for rule in template.rules:
+        check = _PLAN_CHECKS.get(rule.check)
+        if check:  # the other rules concern follow-up values, checked by `validate`
+            check(actions, [template.column(key) for key in rule.columns], years, problems)
+
+
+def _end_after_start(actions: list[Action], columns: list[Column], _years: object,
+                     problems: list[str]) -> None:
+    for action in actions:
+        start, end = (action.get(c.key) for c in columns)
+        if isinstance(start, int) and isinstance(end, int) and end < start:
+            problems.append(f"{action['_place']}colonne « {columns[1].header} » : la fin ({end}) "
+                            f"précède le début ({start})")
+
+
+def _within_plan_years(actions: list[Action], columns: list[Column],
+                       years: tuple[int, int] | None, problems: list[str]) -> None:
     if years is None:
         return
-    for key, header in (("annee_debut", "Début (année)"), ("annee_fin", "Fin prévue (année)")):
-        year = action.get(key)
-        if isinstance(year, int) and not years[0] <= year <= years[1]:
-            problems.append(f"{place}colonne « {header} » : l'année {year} est hors des années "
-                            f"du plan ({years[0]}–{years[1]})")
-
-
-def _check_unique_ids(actions: list[Action], problems: list[str]) -> None:
-    seen: dict[str, str] = {}
+    first, last = years
     for action in actions:
-        number = clean_text(action.get("action_id"))
-        if not number:
-            continue
-        if number in seen:
-            problems.append(f"{action['_place']}colonne « No » : numéro « {number} » en double "
-                            f"(déjà utilisé {seen[number].rstrip(' :')})")
-        else:
-            seen[number] = str(action["_place"])
+        for column in columns:
+            year = action.get(column.key)
+            if isinstance(year, int) and not first <= year <= last:
+                problems.append(f"{action['_place']}colonne « {column.header} » : l'année {year} "
+                                f"est hors des années du plan ({first}–{last})")
+
+
+def _non_negative(actions: list[Action], columns: list[Column], _years: object,
+                  problems: list[str]) -> None:
+    for action in actions:
+        for column in columns:
+            value = action.get(column.key)
+            if isinstance(value, float) and value < 0:
+                problems.append(f"{action['_place']}colonne « {column.header} » : montant "
+                                f"négatif ({value:g})")
+
+
+def _unique(actions: list[Action], columns: list[Column], _years: object,
+            problems: list[str]) -> None:
+    for column in columns:
+        seen: dict[str, str] = {}
+        for action in actions:
+            value = clean_text(action.get(column.key))
+            if value in seen:
+                problems.append(f"{action['_place']}colonne « {column.header} » : « {value} » en "
+                                f"double (déjà utilisé {seen[value].rstrip(' :')})")
+            elif value:
+                seen[value] = str(action["_place"])
+
+
+_PLAN_CHECKS = {"end_after_start": _end_after_start, "within_plan_years": _within_plan_years,
+                "non_negative": _non_negative, "unique": _unique}

@@ -66,11 +66,15 @@ BAD_PLANS = {
                       "ligne 2 : colonne « Champ d'action » : « Loisir sportif » n'est pas dans"),
     "duplicate_no": ("1.1,Habitation,,Action A,,Greffe,,2025,2025,,\n"
                      "1.1,Habitation,,Action B,,Greffe,,2025,2025,,\n",
-                     "ligne 3 : colonne « No » : numéro « 1.1 » en double (déjà utilisé ligne 2)"),
+                     "ligne 3 : colonne « No » : « 1.1 » en double (déjà utilisé ligne 2)"),
     "year_outside": ("1.1,Habitation,,Action A,,Greffe,,2025,2031,,\n",
                      "ligne 2 : colonne « Fin prévue (année) » : l'année 2031 est hors des années"),
     "text_in_budget": ("1.1,Habitation,,Action A,,Greffe,,2025,2025,beaucoup,\n",
                        "colonne « Budget prévu ($) » : « beaucoup » n'est pas un nombre"),
+    "negative_budget": ("1.1,Habitation,,Action A,,Greffe,,2025,2025,-500,\n",
+                        "ligne 2 : colonne « Budget prévu ($) » : montant négatif (-500)"),
+    "end_before_start": ("1.1,Habitation,,Action A,,Greffe,,2026,2025,,\n",
+                         "ligne 2 : colonne « Fin prévue (année) » : la fin (2025) précède"),
     "missing_action": ("1.1,Habitation,,,,Greffe,,2025,2025,,\n",
                        "ligne 2 : colonne « Action » : valeur obligatoire manquante"),
 }
