@@ -119,14 +119,19 @@ def generate_workbook(output: str | Path, template: str | Template | None = None
     return write_atomically(output, build_workbook(chosen, values, actions, password), force)
 
 
+def _slug(text: str) -> str:
+    """Return text as lower-case ASCII letters, digits and hyphens."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-").lower()
+
+
 def safe_file_name(organisation: str, code_geo: object, template_id: str) -> str:
     """Return a Windows-safe, ASCII file name derived from the organisation."""
-    ascii_name = unicodedata.normalize("NFKD", organisation).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_name).strip("-").lower()[:80] or "organisation"
+    slug = _slug(organisation)[:80].strip("-") or "organisation"
     if slug in _WINDOWS_RESERVED:
         slug += "-org"
-    prefix = f"{clean_text(code_geo)}_" if clean_text(code_geo) else ""
-    return f"{prefix}{slug}_suivi-{template_id}.xlsx"
+    code = _slug(clean_text(code_geo))[:10]
+    return f"{code}_{slug}_suivi-{template_id}.xlsx" if code else f"{slug}_suivi-{template_id}.xlsx"
 
 
 @dataclass

@@ -10,6 +10,8 @@ import openpyxl
 import pytest
 from conftest import IDENTIFICATION, MRC_PLAN, PFM_PLAN
 from dashboard import expected_figures, follow_up_values, read_dashboard
+from hypothesis import given
+from hypothesis import strategies as st
 
 from camf_excel.errors import OutputExistsError
 from camf_excel.generate import generate_workbook, parse_identification, safe_file_name
@@ -192,3 +194,11 @@ def test_workbook__formulas__use_only_excel_2007_functions(pfm_workbook: Path) -
                 for formula in rule.formula or ():
                     found |= set(re.findall(r"([A-Z][A-Z0-9.]*)\(", formula))
     assert found and found <= USED_FUNCTIONS
+
+
+@given(st.text(min_size=1, max_size=200), st.one_of(st.just(""), st.text(max_size=12)))
+def test_safe_file_name__any_organisation__windows_safe(organisation: str, code: str) -> None:
+    name = safe_file_name(organisation, code, "pfm-mada")
+    stem = name.removesuffix("_suivi-pfm-mada.xlsx")
+    assert re.fullmatch(r"[a-z0-9_-]+_suivi-pfm-mada\.xlsx", name)
+    assert stem.split("_")[-1] not in {"con", "prn", "aux", "nul"} and len(name) < 120
