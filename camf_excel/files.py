@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import stat
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from camf_excel.errors import InputError, OutputExistsError
@@ -162,3 +167,317 @@ def _check_cell_references(xml: bytes) -> None:
     if width * height > MAX_CELLS:
         raise InputError(f"feuille de {height} lignes sur {width} colonnes : hors de toute plage "
                          "plausible (fichier malveillant ou endommagé)")
+
+
+# --- R1: walking the inputs -------------------------------------------------------------------
+
+WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xltx", ".xlsb", ".xls", ".ods"})
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input entry left aside, with the reason shown to the user (unless silent)."""
+
+    path: Path
+    reason: str
+    silent: bool = False
+
+
+def walk_inputs(paths: Sequence[Path]) -> tuple[list[Path], list[Skipped]]:
+    """Expand files and folders into the workbooks to read, and the entries left aside."""
+    kept: list[Path] = []
+    skipped: list[Skipped] = []
+    seen: set[Path] = set()
+    for given in paths:
+        for path in _expand(Path(given), skipped):
+            identity = _identity(path)
+            if identity in seen:
+                skipped.append(Skipped(path, "même fichier déjà pris en compte (autre chemin ou lien)"))
+                continue
+            seen.add(identity)
+            kept.append(path)
+    return kept, skipped
+
+
+def _identity(path: Path) -> Path:
+    # The same file reached twice (folder + explicit name, or through a link) is read once.
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _expand(given: Path, skipped: list[Skipped]) -> list[Path]:
+    """Return the candidate files under one command-line argument, recording what is skipped."""
+    try:
+        # An explicit argument is the user's own choice: a link given by name is followed.
+        mode = given.stat().st_mode
+    except FileNotFoundError:
+        skipped.append(Skipped(given, _missing_or_broken(given)))
+        return []
+    except (OSError, RuntimeError) as error:
+        skipped.append(Skipped(given, _unreadable_reason(error)))
+        return []
+    if stat.S_ISDIR(mode):
+        return _walk_folder(given, skipped)
+    if stat.S_ISREG(mode):
+        return [given]  # explicit file: kept whatever its extension, the content decides later
+    skipped.append(Skipped(given, _SPECIAL_FILE))
+    return []
+
+
+_SPECIAL_FILE = "pas un fichier ordinaire (tube, socket ou périphérique) : ignoré"
+
+
+def _missing_or_broken(path: Path) -> str:
+    if path.is_symlink():
+        return "introuvable (lien symbolique brisé)"
+    return "introuvable"
+
+
+def _unreadable_reason(error: BaseException) -> str:
+    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP:
+        return "boucle de liens symboliques : ignoré"
+    return f"illisible ({error.__class__.__name__}) : vérifiez les droits d'accès"
+
+
+def _walk_folder(folder: Path, skipped: list[Skipped]) -> list[Path]:
+    """Walk a folder without following links to folders, in a sorted, repeatable order."""
+    root = folder.resolve()
+    found: list[Path] = []
+
+    def report(error: OSError) -> None:
+        name = Path(error.filename) if error.filename else folder
+        skipped.append(Skipped(name, _unreadable_reason(error)))
+
+    for current, dirnames, filenames in os.walk(folder, followlinks=False, onerror=report):
+        here = Path(current)
+        dirnames[:] = _enterable_folders(here, dirnames, skipped)
+        for name in sorted(filenames):
+            path = here / name
+            reason = _entry_skip(path, root)
+            if reason is None:
+                found.append(path)
+            else:
+                skipped.append(reason)
+    return found
+
+
+def _enterable_folders(here: Path, dirnames: list[str], skipped: list[Skipped]) -> list[str]:
+    """Keep the sub-folders to descend into; links to folders and hidden folders are left aside."""
+    enterable = []
+    for name in sorted(dirnames):
+        path = here / name
+        if name.startswith("."):
+            skipped.append(Skipped(path, "dossier caché", silent=True))
+        elif path.is_symlink():
+            # os.walk lists links to folders among dirnames; following them could leave the root.
+            skipped.append(Skipped(path, "lien symbolique vers un dossier : non suivi"))
+        else:
+            enterable.append(name)
+    return enterable
+
+
+def _entry_skip(path: Path, root: Path) -> Skipped | None:
+    """Return why a file found in a folder is left aside, or None to keep it."""
+    name = path.name
+    if name.startswith("~$") or (name.startswith(".~lock.") and name.endswith("#")):
+        return Skipped(path, "fichier de verrouillage", silent=True)
+    if name.startswith("."):
+        return Skipped(path, "fichier caché", silent=True)
+    try:
+        mode = path.lstat().st_mode  # lstat before anything opens it: a FIFO blocks any reader
+    except OSError as error:
+        return Skipped(path, _unreadable_reason(error))
+    if stat.S_ISLNK(mode):
+        reason = _link_skip(path, root)
+        if reason is not None:
+            return reason
+    elif not stat.S_ISREG(mode):
+        return Skipped(path, _SPECIAL_FILE)
+    if path.suffix.lower() not in WORKBOOK_SUFFIXES:
+        return Skipped(path, f"pas un classeur : {name} (ignoré)")
+    return None
+
+
+def _link_skip(path: Path, root: Path) -> Skipped | None:
+    """Keep a symbolic link only when it points to a regular file inside the input folder."""
+    try:
+        target = path.resolve(strict=True)
+    except FileNotFoundError:
+        return Skipped(path, "lien symbolique brisé : ignoré")
+    except (OSError, RuntimeError) as error:  # Python 3.11 raises RuntimeError on a loop
+        return Skipped(path, _unreadable_reason(error))
+    if not target.is_relative_to(root):
+        return Skipped(path, f"lien symbolique vers {target}, hors du dossier d'entrée : ignoré")
+    try:
+        mode = target.stat().st_mode
+    except OSError as error:
+        return Skipped(path, _unreadable_reason(error))
+    if not stat.S_ISREG(mode):
+        return Skipped(path, f"lien symbolique vers un élément qui n'est pas un fichier ordinaire : {target}")
+    return None
+
+
+# --- R2: deciding the format from the bytes ---------------------------------------------------
+
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+_SNIFF_HEAD_BYTES = 64 * 1024
+_MAX_MANIFEST_BYTES = 1024 * 1024  # [Content_Types].xml is a few KB; more is not a workbook
+_OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+# Excel 2.1-4.0 wrote a bare BIFF stream, no OLE2 container: it starts with a BOF record.
+_BARE_BIFF_BOF = frozenset({b"\x09\x00", b"\x09\x02", b"\x09\x04"})
+_ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+_SAVE_AS_XLSX = "ouvrez-le dans Excel ou LibreOffice et enregistrez-le au format .xlsx"
+
+MESSAGES: dict[str, str | None] = {
+    "xlsx": None,
+    "ods": None,
+    "xlsm": "classeur avec macros (.xlsm) : les macros ne sont jamais exécutées ; "
+            f"pour garder les listes et les formules, {_SAVE_AS_XLSX}",
+    "xltx": f"modèle Excel (.xltx) plutôt que classeur : {_SAVE_AS_XLSX}",
+    "xlsb": f"classeur binaire Excel (.xlsb) : {_SAVE_AS_XLSX}",
+    "xls": "ancien format Excel (.xls) : ouvrez-le et enregistrez-le au format .xlsx",
+    "encrypted": "classeur protégé par mot de passe : ouvrez-le, Fichier › Enregistrer sous… en "
+                 ".xlsx avec un mot de passe vide, et envoyez cette copie",
+    "empty": "fichier vide (0 octet) : demandez à l'expéditeur de renvoyer le classeur",
+    "too_big": f"fichier de plus de {MAX_INPUT_BYTES // (1024 * 1024)} Mo : un classeur de suivi "
+               "fait bien moins ; vérifiez qu'il s'agit du bon fichier",
+    "not_spreadsheet": "pas un classeur : envoyez le classeur de suivi au format .xlsx",
+    "damaged": "classeur endommagé ou tronqué : ouvrez-le dans Excel ou LibreOffice pour le "
+               "réparer, enregistrez-le en .xlsx, ou demandez une nouvelle copie",
+}
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """The format found in a file's bytes, with what to tell the user (None when all is well)."""
+
+    kind: str
+    message: str | None
+
+
+def _sniffed(kind: str, detail: str | None = None) -> Sniffed:
+    message = MESSAGES[kind]
+    if detail and message:
+        message = f"{message} ({detail})"
+    return Sniffed(kind, message)
+
+
+def sniff_format(path: Path) -> Sniffed:
+    """Decide a file's format from its bytes, never from its name; never raises."""
+    try:
+        return _sniff(Path(path))
+    except (OSError, RuntimeError) as error:
+        return _sniffed("damaged", f"lecture impossible : {error.__class__.__name__}")
+    except Exception as error:  # a sniffer must never stop the batch: the file is reported
+        return _sniffed("damaged", error.__class__.__name__)
+
+
+def _sniff(path: Path) -> Sniffed:
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        # Opening a FIFO would block forever; a folder or device is no workbook either.
+        return _sniffed("not_spreadsheet", "pas un fichier ordinaire")
+    if info.st_size == 0:
+        return _sniffed("empty")
+    if info.st_size > MAX_INPUT_BYTES:
+        return _sniffed("too_big")
+    with path.open("rb") as stream:
+        head = stream.read(_SNIFF_HEAD_BYTES)
+    if head.startswith(b"PK"):
+        return _sniff_zip(path)
+    if head.startswith(_OLE2_MAGIC):
+        return _sniffed("encrypted" if is_encrypted_office_file(head) else "xls")
+    if head[:2] in _BARE_BIFF_BOF and head[3:4] == b"\x00":
+        return _sniffed("xls", "Excel 2.1 à 4.0")
+    return _sniffed("not_spreadsheet", _describe_other(head))
+
+
+def _describe_other(head: bytes) -> str:
+    """Name what a non-zip, non-OLE2 file looks like, for the message."""
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith(b"%pdf"):
+        return "document PDF"
+    if start.startswith((b"<html", b"<!doctype html")):
+        return "page HTML"
+    if start.startswith(b"<?xml"):
+        return "fichier XML"
+    if b"\x00" not in head[:4096]:
+        return "fichier texte, CSV par exemple"
+    return "contenu non reconnu"
+
+
+def _sniff_zip(path: Path) -> Sniffed:
+    """Tell which kind of zip a file is: OOXML spreadsheet, OpenDocument, something else, damaged."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = _normalised_members(archive)
+            if not members:
+                return _sniffed("damaged", "archive vide")
+            if "[content_types].xml" in members:
+                manifest = _read_capped(archive, members["[content_types].xml"])
+                return _ooxml_kind(manifest, set(members))
+            if "mimetype" in members:
+                return _opendocument_kind(_read_capped(archive, members["mimetype"]))
+            return _sniffed("not_spreadsheet", "archive zip sans classeur")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError,
+            KeyError, zlib.error) as error:
+        return _sniffed("damaged", f"archive illisible : {error.__class__.__name__}")
+
+
+def _normalised_members(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Map lower-case, forward-slash member names to the stored ones.
+
+    Some generators write `xl\\styles.xml` or `[content_types].xml` (poi 49609.xlsx), which
+    calamine still reads: the sniffer must not call them foreign.
+    """
+    return {name.replace("\\", "/").lower(): name for name in archive.namelist()}
+
+
+def _read_capped(archive: zipfile.ZipFile, name: str) -> bytes:
+    with archive.open(name) as stream:
+        return stream.read(_MAX_MANIFEST_BYTES)
+
+
+_TYPE_ELEMENT = re.compile(rb"<(?:\w+:)?(Override|Default)\b([^>]*)>")
+_ATTRIBUTE = re.compile(rb"\b(PartName|Extension|ContentType)\s*=\s*[\"']([^\"']*)[\"']")
+
+
+def _main_content_types(content_types: bytes, names: set[str]) -> set[str]:
+    """Return the `.main` content types that apply to a part actually present in the package.
+
+    A Default only counts when a part has its extension: SheetJS declares the .xlsb main type
+    for every `.bin` even in a plain .xlsx.
+    """
+    extensions = {name.rpartition(".")[2] for name in names if "." in name}
+    found = set()
+    for element in _TYPE_ELEMENT.finditer(content_types):
+        pairs = _ATTRIBUTE.findall(element.group(2))
+        attributes = {key.decode(): value.decode("utf-8", "replace") for key, value in pairs}
+        content_type = attributes.get("ContentType", "")
+        if not content_type.endswith((".main+xml", ".main")):
+            continue
+        if element.group(1) == b"Override" or attributes.get("Extension", "").lower() in extensions:
+            found.add(content_type)
+    return found
+
+
+def _ooxml_kind(content_types: bytes, names: set[str]) -> Sniffed:
+    """Classify an Office Open XML package from the content type of its main part."""
+    main = " ".join(_main_content_types(content_types, names))
+    if "xl/workbook.bin" in names or "sheet.binary" in main:
+        return _sniffed("xlsb")
+    if "spreadsheetml" not in main and "ms-excel" not in main:
+        return _sniffed("not_spreadsheet", "document Office qui n'est pas un classeur (Word, PowerPoint…)")
+    if "macroEnabled" in main or "xl/vbaproject.bin" in names:
+        return _sniffed("xlsm")
+    if "spreadsheetml.template.main" in main:
+        return _sniffed("xltx")
+    return _sniffed("xlsx")
+
+
+def _opendocument_kind(mimetype: bytes) -> Sniffed:
+    if mimetype.strip() == _ODS_MIMETYPE:
+        return _sniffed("ods")
+    return _sniffed("not_spreadsheet", "document OpenDocument qui n'est pas un classeur")

@@ -10,7 +10,7 @@ from pathlib import Path
 from python_calamine import CalamineError, CalamineWorkbook
 
 from camf_excel.errors import InputError, PlanError
-from camf_excel.files import check_zip_workbook, is_encrypted_office_file
+from camf_excel.files import MESSAGES, check_zip_workbook, sniff_format
 from camf_excel.model import Column, Template
 from camf_excel.normalise import (
     clean_text,
@@ -22,15 +22,13 @@ from camf_excel.normalise import (
     parse_percent,
 )
 
-MAX_PLAN_BYTES = 20 * 1024 * 1024
 MAX_TEXT = 32_767  # Excel's limit for one cell
 HEADER_SCAN_ROWS = 20
 PLAN_SHEET_NAMES = ("plan d'action", "plan", "actions")
 ZIP_MAGIC = b"PK\x03\x04"
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-OLE_HEAD_BYTES = 65_536  # enough to hold an OLE2 container's directory of streams
-PASSWORD_MESSAGE = ("classeur protégé par mot de passe : ouvrez-le, puis Fichier › Enregistrer "
-                    "sous… en .xlsx avec un mot de passe vide, et donnez cette copie")
+# A plan holds no macros we would run and no formulas we would trust: any format calamine
+# reads its values from will do.
+SPREADSHEET_KINDS = frozenset({"xlsx", "ods", "xlsm", "xltx", "xlsb"})
 _PARSERS = {"integer": parse_integer, "number": parse_number, "percent": parse_percent,
             "date": parse_date}
 
@@ -78,24 +76,20 @@ def where(sheet: str | None, row_index: int) -> str:
 
 
 def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as stream:
-            head = stream.read(OLE_HEAD_BYTES)
-    except OSError as error:
-        raise PlanError(str(path), [f"fichier illisible ({error.strerror})"]) from error
-    if size == 0:
-        raise PlanError(str(path), ["le fichier est vide"])
-    if size > MAX_PLAN_BYTES:
-        raise PlanError(str(path), ["le fichier dépasse 20 Mo : ce n'est pas un plan d'action"])
-    if head.startswith(OLE_MAGIC) and is_encrypted_office_file(head):
-        raise PlanError(str(path), [PASSWORD_MESSAGE])
-    if head.startswith(OLE_MAGIC):
-        raise PlanError(str(path), ["ancien format Excel (.xls) : ouvrez-le et enregistrez-le "
-                                    "au format .xlsx"])
-    if head.startswith(ZIP_MAGIC):
+    """Return the plan's rows: a workbook by calamine, anything else as CSV text."""
+    if not path.is_file():
+        raise PlanError(str(path), ["fichier introuvable"])
+    sniffed = sniff_format(path)
+    if sniffed.kind in SPREADSHEET_KINDS:
         return _read_spreadsheet(path)
-    return _read_csv(path), None
+    if sniffed.kind == "not_spreadsheet" and not _is_zip(path):
+        return _read_csv(path), None
+    raise PlanError(str(path), [sniffed.message or sniffed.kind])
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as stream:
+        return stream.read(4) == ZIP_MAGIC
 
 
 def _read_spreadsheet(path: Path) -> tuple[list[list[object]], str]:
@@ -111,7 +105,7 @@ def _read_spreadsheet(path: Path) -> tuple[list[list[object]], str]:
         rows = sheet.to_python(skip_empty_area=False)
     except (CalamineError, ValueError, IndexError, OSError) as error:
         if "password" in str(error).lower():
-            raise PlanError(str(path), [PASSWORD_MESSAGE]) from error
+            raise PlanError(str(path), [MESSAGES["encrypted"] or ""]) from error
         raise PlanError(str(path), [f"classeur illisible ou endommagé ({error}) : ouvrez-le et "
                                     "enregistrez-le de nouveau en .xlsx"]) from error
     return [list(r) for r in rows], chosen
