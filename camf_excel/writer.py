@@ -46,6 +46,9 @@ STATUS_COLOURS = {"Non débutée": "#EDEDED", "En cours": "#FFE699", "Réalisée
                   "En continu": "#BDD7EE", "Reportée": "#F8CBAD", "Abandonnée": "#D9D9D9"}
 NUMBER_FORMATS = {"integer": "0", "number": '#,##0.00\\ "$"', "percent": '0\\ "%"',
                   "date": "yyyy-mm-dd"}
+LINE_HEIGHT = 15
+MAX_ROW_HEIGHT = 150
+README_WIDTH = 110
 EMAIL_RULE = 'AND(ISNUMBER(FIND("@",{cell})),ISNUMBER(FIND(".",{cell})))'
 
 
@@ -70,6 +73,20 @@ def _ok(result: int | None, what: str) -> None:
     """Turn xlsxwriter's -1/-2 return codes (which only warn) into errors."""
     if result not in (None, 0):
         raise CamfError(f"Écriture impossible ({what}) : code {result}.")
+
+
+def row_height(texts: Sequence[tuple[str, float]]) -> float:
+    """Return a row height that shows every wrapped text whole.
+
+    Neither LibreOffice nor Excel re-measures row heights of a generated file on load: without
+    this, wrapped text is cut or spills over the next row. A column of width w holds about w
+    characters of the default font per line; a line is 15 points high.
+    """
+    lines = 1
+    for text, width in texts:
+        per_line = max(int(width) - 1, 1)
+        lines = max(lines, sum(-(-max(len(part), 1) // per_line) for part in text.split("\n")))
+    return min(LINE_HEIGHT * lines, MAX_ROW_HEIGHT)
 
 
 def _text_literal(text: str) -> str:
@@ -202,7 +219,7 @@ class _Builder:
     def _write_readme(self, sheet: Worksheet) -> None:
         t = self.template
         sheet.set_column(0, 0, 4)
-        sheet.set_column(1, 1, 110)
+        sheet.set_column(1, 1, README_WIDTH)
         self._text(sheet, 0, 1, t.title, self.formats.title)
         lines = [
             ("sub", "À quoi sert ce classeur"),
@@ -228,6 +245,7 @@ class _Builder:
         for style, text in lines:
             fmt = self.formats.subtitle if style == "sub" else self.formats.wrap
             self._text(sheet, row, 1, text, fmt)
+            sheet.set_row(row, row_height([(text, README_WIDTH)]))
             row += 1
         legend = [("plan", "Plan adopté : actions telles qu'adoptées (modifiables au besoin)."),
                   ("suivi", "Suivi : colonnes à mettre à jour à chaque bilan."),
@@ -334,9 +352,14 @@ class _Builder:
                 start = col
 
     def _write_action(self, sheet: Worksheet, row: int, values: Mapping[str, object]) -> None:
+        texts = []
         for col, column in enumerate(self.template.columns):
             if column.kind != "formula":
-                self._value(sheet, row, col, column.kind, values.get(column.key))
+                value = values.get(column.key)
+                self._value(sheet, row, col, column.kind, value)
+                if isinstance(value, str):
+                    texts.append((value, column.width))
+        sheet.set_row(row, row_height(texts))
 
     def _late_formula_pattern(self) -> str:
         """Return the En retard formula with {n} standing for the row number."""

@@ -25,6 +25,7 @@ from camf_excel.writer import (
     SHEETS,
     USED_FUNCTIONS,
     build_workbook,
+    row_height,
 )
 
 PFM = load_template("pfm")
@@ -202,3 +203,11 @@ def test_safe_file_name__any_organisation__windows_safe(organisation: str, code:
     stem = name.removesuffix("_suivi-pfm-mada.xlsx")
     assert re.fullmatch(r"[a-z0-9_-]+_suivi-pfm-mada\.xlsx", name)
     assert stem.split("_")[-1] not in {"con", "prn", "aux", "nul"} and len(name) < 120
+
+
+def test_row_height__wrapped_text__tall_enough() -> None:
+    assert row_height([]) == 15
+    assert row_height([("court", 30)]) == 15
+    assert row_height([("x" * 100, 30), ("y", 10)]) == 15 * 4
+    assert row_height([("a\nb\nc", 30)]) == 45
+    assert row_height([("z" * 100_000, 10)]) == 150
