@@ -216,20 +216,17 @@ def test_sniff_format__text_named_xlsx__not_spreadsheet(tmp_path: Path) -> None:
     assert sniff_format(tmp_path / "plan.xlsx").kind == "not_spreadsheet"
 
 
-def test_sniff_format__ole2_with_encrypted_package__encrypted(tmp_path: Path) -> None:
-    path = tmp_path / "protege.xlsx"
-    path.write_bytes(OLE2_MAGIC + bytes(504) + "EncryptedPackage".encode("utf-16-le") + bytes(512))
-    result = sniff_format(path)
-    assert result.kind == "encrypted"
-    assert result.message and "mot de passe" in result.message
-
-
-def test_sniff_format__ole2_without_encryption__xls(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stream", "kind", "hint"), [
+    ("EncryptedPackage", "encrypted", "mot de passe"),
+    ("Workbook", "xls", ".xlsx"),
+])
+def test_sniff_format__ole2_container__encrypted_or_xls(tmp_path: Path, stream: str, kind: str,
+                                                       hint: str) -> None:
     path = tmp_path / "ancien.xlsx"
-    path.write_bytes(OLE2_MAGIC + bytes(504) + "Workbook".encode("utf-16-le") + bytes(512))
+    path.write_bytes(OLE2_MAGIC + bytes(504) + stream.encode("utf-16-le") + bytes(512))
     result = sniff_format(path)
-    assert result.kind == "xls"
-    assert result.message and ".xlsx" in result.message
+    assert result.kind == kind
+    assert result.message and hint in result.message
 
 
 def test_sniff_format__missing_file__damaged_without_raising(tmp_path: Path) -> None:
