@@ -60,24 +60,29 @@ def load_template(template_id: str) -> Template:
 def load_template_file(path: Path, common_path: Path | None = None) -> Template:
     """Load one template file and the common definitions beside it; raise TemplateError."""
     common_path = common_path or path.with_name(COMMON_FILE)
-    return _build_template(_read_toml(path), _read_toml(common_path), path, common_path)
+    return _load_template_cached(path, _mtime(path), common_path, _mtime(common_path))
 
 
 @cache
-def _read_toml_cached(path: Path, mtime_ns: int) -> Mapping[str, Any]:
+def _load_template_cached(path: Path, _path_mtime: int, common_path: Path,
+                          _common_mtime: int) -> Template:
+    # Built once per file version: a batch resolves a template for every row, in every worker.
+    return _build_template(_read_toml(path), _read_toml(common_path), path, common_path)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError as error:
+        raise TemplateError(f"Gabarit introuvable : {path} ({error.strerror})") from error
+
+
+def _read_toml(path: Path) -> Mapping[str, Any]:
     try:
         with path.open("rb") as stream:
             return tomllib.load(stream)
     except tomllib.TOMLDecodeError as error:
         raise TemplateError(f"Gabarit illisible : {path} : {error}") from error
-
-
-def _read_toml(path: Path) -> Mapping[str, Any]:
-    try:
-        mtime_ns = path.stat().st_mtime_ns
-    except OSError as error:
-        raise TemplateError(f"Gabarit introuvable : {path} ({error.strerror})") from error
-    return _read_toml_cached(path, mtime_ns)
 
 
 def _check_keys(data: Mapping[str, Any], schema: Mapping[str, Any], where: str,
