@@ -355,13 +355,15 @@ class Sniffed:
 
     kind: str
     message: str | None
+    # Plain text (no NUL byte, not PDF, HTML or XML): a CSV to callers that accept one.
+    text: bool = False
 
 
 def _sniffed(kind: str, detail: str | None = None) -> Sniffed:
     message = MESSAGES[kind]
     if detail and message:
         message = f"{message} ({detail})"
-    return Sniffed(kind, message)
+    return Sniffed(kind, message, text=detail == _TEXT_FILE)
 
 
 def sniff_format(path: Path) -> Sniffed:
@@ -394,6 +396,9 @@ def _sniff(path: Path) -> Sniffed:
     return _sniffed("not_spreadsheet", _describe_other(head))
 
 
+_TEXT_FILE = "fichier texte, CSV par exemple"
+
+
 def _describe_other(head: bytes) -> str:
     """Name what a non-zip, non-OLE2 file looks like, for the message."""
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -404,7 +409,7 @@ def _describe_other(head: bytes) -> str:
     if start.startswith(b"<?xml"):
         return "fichier XML"
     if b"\x00" not in head[:4096]:
-        return "fichier texte, CSV par exemple"
+        return _TEXT_FILE
     return "contenu non reconnu"
 
 
@@ -419,7 +424,7 @@ def _sniff_zip(path: Path) -> Sniffed:
                 manifest = _read_capped(archive, members["[content_types].xml"])
                 return _ooxml_kind(manifest, set(members))
             if "mimetype" in members:
-                return _opendocument_kind(_read_capped(archive, members["mimetype"]))
+                return _opendocument_kind(archive, members)
             return _sniffed("not_spreadsheet", "archive zip sans classeur")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError,
             KeyError, zlib.error) as error:
@@ -477,7 +482,11 @@ def _ooxml_kind(content_types: bytes, names: set[str]) -> Sniffed:
     return _sniffed("xlsx")
 
 
-def _opendocument_kind(mimetype: bytes) -> Sniffed:
-    if mimetype.strip() == _ODS_MIMETYPE:
-        return _sniffed("ods")
-    return _sniffed("not_spreadsheet", "document OpenDocument qui n'est pas un classeur")
+def _opendocument_kind(archive: zipfile.ZipFile, members: dict[str, str]) -> Sniffed:
+    """Classify an OpenDocument package; a password-protected one lists its encryption data."""
+    if _read_capped(archive, members["mimetype"]).strip() != _ODS_MIMETYPE:
+        return _sniffed("not_spreadsheet", "document OpenDocument qui n'est pas un classeur")
+    manifest = members.get("meta-inf/manifest.xml")
+    if manifest and b"encryption-data" in _read_capped(archive, manifest):
+        return _sniffed("encrypted")
+    return _sniffed("ods")

@@ -10,7 +10,7 @@ from pathlib import Path
 from python_calamine import CalamineError, CalamineWorkbook
 
 from camf_excel.errors import InputError, PlanError
-from camf_excel.files import MESSAGES, check_zip_workbook, sniff_format
+from camf_excel.files import check_zip_workbook, sniff_format
 from camf_excel.model import Column, Template
 from camf_excel.normalise import (
     clean_text,
@@ -25,7 +25,6 @@ from camf_excel.normalise import (
 MAX_TEXT = 32_767  # Excel's limit for one cell
 HEADER_SCAN_ROWS = 20
 PLAN_SHEET_NAMES = ("plan d'action", "plan", "actions")
-ZIP_MAGIC = b"PK\x03\x04"
 # A plan holds no macros we would run and no formulas we would trust: any format calamine
 # reads its values from will do.
 SPREADSHEET_KINDS = frozenset({"xlsx", "ods", "xlsm", "xltx", "xlsb"})
@@ -82,14 +81,9 @@ def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
     sniffed = sniff_format(path)
     if sniffed.kind in SPREADSHEET_KINDS:
         return _read_spreadsheet(path)
-    if sniffed.kind == "not_spreadsheet" and not _is_zip(path):
+    if sniffed.text:
         return _read_csv(path), None
     raise PlanError(str(path), [sniffed.message or sniffed.kind])
-
-
-def _is_zip(path: Path) -> bool:
-    with path.open("rb") as stream:
-        return stream.read(4) == ZIP_MAGIC
 
 
 def _read_spreadsheet(path: Path) -> tuple[list[list[object]], str]:
@@ -104,8 +98,6 @@ def _read_spreadsheet(path: Path) -> tuple[list[list[object]], str]:
         sheet = book.get_sheet_by_name(chosen)
         rows = sheet.to_python(skip_empty_area=False)
     except (CalamineError, ValueError, IndexError, OSError) as error:
-        if "password" in str(error).lower():
-            raise PlanError(str(path), [MESSAGES["encrypted"] or ""]) from error
         raise PlanError(str(path), [f"classeur illisible ou endommagé ({error}) : ouvrez-le et "
                                     "enregistrez-le de nouveau en .xlsx"]) from error
     return [list(r) for r in rows], chosen

@@ -260,6 +260,7 @@ def test_sniff_format__realworld_corpus__never_raises() -> None:
 @needs_corpus
 @pytest.mark.parametrize(("name", "kind"), [
     ("python-calamine__password.xlsx", "encrypted"),
+    ("calamine__pass_protected.ods", "encrypted"),
     ("xlsxwriter__macro01.xlsm", "xlsm"),
     ("poi__test.xltx", "xltx"),
     ("calamine__date.xlsb", "xlsb"),
@@ -277,3 +278,11 @@ def test_sniff_format__realworld_file__expected_kind(name: str, kind: str) -> No
     if not path.exists():
         pytest.skip(f"absent du corpus : {name}")
     assert sniff_format(path).kind == kind
+
+
+def test_sniff_format__text_and_pdf__only_text_offered_as_csv(tmp_path: Path) -> None:
+    (tmp_path / "plan.csv").write_text("No;Action\n1;Parc\n", encoding="utf-8")
+    (tmp_path / "plan.pdf").write_bytes(b"%PDF-1.7\n...")
+    assert sniff_format(tmp_path / "plan.csv").text
+    assert not sniff_format(tmp_path / "plan.pdf").text
+
