@@ -144,10 +144,10 @@ def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> None:
         if match and int(match.group(1)) > min(MAX_SHARED_STRINGS,
                                                entry.file_size // MIN_SHARED_STRING_BYTES + 1):
             raise InputError("table de textes partagés invraisemblable (fichier malveillant ?)")
-        if "/worksheets/" in entry.filename or entry.filename.endswith("sharedStrings.xml"):
-            rest = stream.read()  # read to the end so that zipfile checks the CRC-32
-            if "/worksheets/" in entry.filename:
-                _check_cell_references(head + rest)
+        if "/worksheets/" in entry.filename:
+            _check_cell_references(head + stream.read())
+        elif entry.filename.endswith("sharedStrings.xml"):
+            stream.read()  # read to the end so that zipfile checks the CRC-32, as for sheets
 
 
 def _column_number(letters: bytes) -> int:
@@ -158,12 +158,11 @@ def _column_number(letters: bytes) -> int:
 
 
 def _check_cell_references(xml: bytes) -> None:
-    rows = [int(m.group(2)) for m in _CELL_REF.finditer(xml)]
-    columns = {m.group(1) for m in _CELL_REF.finditer(xml)}
-    if not rows:
+    cells = [(_column_number(m.group(1)), int(m.group(2))) for m in _CELL_REF.finditer(xml)]
+    if not cells:
         return
-    width = max(map(_column_number, columns)) - min(map(_column_number, columns)) + 1
-    height = max(rows) - min(rows) + 1
+    columns, rows = zip(*cells, strict=True)
+    width, height = max(columns) - min(columns) + 1, max(rows) - min(rows) + 1
     if width * height > MAX_CELLS:
         raise InputError(f"feuille de {height} lignes sur {width} colonnes : hors de toute plage "
                          "plausible (fichier malveillant ou endommagé)")

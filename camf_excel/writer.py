@@ -20,6 +20,7 @@ from camf_excel.model import Column, Template
 SHEETS = ("Lisez-moi", "Identification", "Plan d'action", "Comité de suivi", "Tableau de bord",
           "Listes")
 PLAN_SHEET = SHEETS[2]
+DASHBOARD_SHEET = SHEETS[4]
 TABLE_NAME = "tbl_plan"
 HEADER_ROW = 2  # zero-based: title, band "plan adopté / suivi", then the header
 FIRST_DATA_ROW = HEADER_ROW + 1
@@ -167,13 +168,13 @@ class _Builder:
         self._write_identification(sheets["Identification"])
         self._write_plan(sheets[PLAN_SHEET])
         self._write_committee(sheets["Comité de suivi"])
-        self._write_dashboard(sheets["Tableau de bord"])
+        self._write_dashboard(sheets[DASHBOARD_SHEET])
         self._write_properties()
-        for sheet in sheets.values():
+        for name, sheet in sheets.items():
             sheet.set_paper(1)  # letter
-            sheet.fit_to_pages(1, 0)  # one page wide, as many pages tall as needed
-        sheets["Tableau de bord"].set_landscape()
-        sheets["Tableau de bord"].fit_to_pages(1, 1)
+            # One page wide, as tall as needed; the dashboard on one landscape page.
+            sheet.fit_to_pages(1, 1 if name == DASHBOARD_SHEET else 0)
+        sheets[DASHBOARD_SHEET].set_landscape()
         sheets["Identification"].activate()
         self.book.close()
         return self.stream.getvalue()
