@@ -28,14 +28,13 @@ from typing import Any
 
 import xlsxwriter
 
+from camf_excel.generate import TEMPLATE_BY_DEMARCHE
 from camf_excel.model import Template
 from camf_excel.templates import load_template
-from camf_excel.writer import build_workbook
+from camf_excel.writer import SHEETS, build_workbook
 
-TEMPLATE_IDS = ("pfm", "mada", "pfm-mada")
-DEMARCHES = {"pfm": "PFM", "mada": "MADA", "pfm-mada": "PFM-MADA"}
-SHEETS = ("Lisez-moi", "Identification", "Plan d'action", "Comité de suivi", "Tableau de bord",
-          "Listes")
+DEMARCHES = {template_id: demarche for demarche, template_id in TEMPLATE_BY_DEMARCHE.items()}
+TEMPLATE_IDS = tuple(DEMARCHES)
 SINGLE_SUBSET = 200  # organisations used for the single-process run
 MRC_SHARE = 0.08  # about 90 MRC plans among ~1,100 organisations
 REGIONS = ("Bas-Saint-Laurent", "Saguenay–Lac-Saint-Jean", "Capitale-Nationale", "Mauricie",
