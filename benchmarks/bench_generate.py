@@ -28,9 +28,8 @@ from typing import Any
 
 import xlsxwriter
 
-from camf_excel.generate import TEMPLATE_BY_DEMARCHE
 from camf_excel.model import Template
-from camf_excel.templates import load_template
+from camf_excel.templates import TEMPLATE_BY_DEMARCHE, load_template
 from camf_excel.writer import SHEETS, build_workbook
 
 DEMARCHES = {template_id: demarche for demarche, template_id in TEMPLATE_BY_DEMARCHE.items()}

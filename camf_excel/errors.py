@@ -26,4 +26,8 @@ class OutputExistsError(CamfError):
 
 
 class InputError(CamfError):
-    """A bad argument or an input the tool cannot use."""
+    """A bad argument or an input the tool cannot use; `code` names the catalogued issue, if any."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code

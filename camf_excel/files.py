@@ -11,7 +11,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from camf_excel.errors import InputError, OutputExistsError
@@ -103,51 +103,92 @@ def is_encrypted_office_file(head: bytes) -> bool:
     return _ENCRYPTED_STREAM in head
 
 
-def check_zip_workbook(path: Path) -> None:
+@dataclass
+class PackageFacts:
+    """What the guard learnt while reading an OOXML package, so the reader need not read it again.
+
+    `error_cells` maps a worksheet part to its cells holding an Excel error (calamine reads them
+    as ''); `parts` keeps the small parts that name the sheets and the template.
+    """
+
+    error_cells: dict[str, dict[str, str]] = field(default_factory=dict)
+    parts: dict[str, bytes] = field(default_factory=dict)
+
+
+_DAMAGED, _HOSTILE = "FICHIER_ENDOMMAGE", "FICHIER_DANGEREUX"
+_KEPT_PARTS = frozenset({"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "docprops/custom.xml"})
+_MAX_KEPT_PART = 1024 * 1024
+_ERROR_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*\bt=\"e\"[^>]*)>(.*?)</(?:\w+:)?c>", re.S)
+_REF = re.compile(rb"\br=\"([A-Z]{1,3}\d+)\"")
+_CACHED = re.compile(rb"<(?:\w+:)?v>([^<]*)</")
+
+
+def check_zip_workbook(path: Path) -> PackageFacts:
     """Refuse, before any parser sees it, a zip that is a bomb or that would make calamine abort.
 
     python-calamine trusts the archive: a 4 KB file declaring four billion shared strings, or
     one cell at XFD1048576, makes it allocate until the process aborts (no exception). The
-    checks read the central directory and the start of a few parts only.
+    checks read the central directory, the sheets and the start of the other XML parts.
     """
+    facts = PackageFacts()
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             _check_entries(entries)
             for entry in entries:
                 if entry.filename.endswith((".xml", ".rels")):
-                    _check_part(archive, entry)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as error:
-        raise InputError(f"archive endommagée ou tronquée ({error})") from error
+                    _check_part(archive, entry, facts)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, zlib.error) as error:
+        raise InputError(f"archive endommagée ou tronquée ({error})", _DAMAGED) from error
+    return facts
 
 
 def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
     names = [e.filename for e in entries]
     if len(entries) > MAX_ZIP_ENTRIES:
-        raise InputError(f"archive de {len(entries)} parties : ce n'est pas un classeur de suivi")
+        raise InputError(f"archive de {len(entries)} parties : ce n'est pas un classeur de suivi",
+                         _HOSTILE)
     if len(set(names)) != len(names):
-        raise InputError("archive endommagée : parties en double")
+        raise InputError("archive endommagée : parties en double", _DAMAGED)
     if sum(e.file_size for e in entries) > MAX_TOTAL_BYTES:
-        raise InputError("classeur trop volumineux une fois décompressé")
+        raise InputError("classeur trop volumineux une fois décompressé", _HOSTILE)
     for entry in entries:
         ratio = entry.file_size / max(entry.compress_size, 1)
         if entry.file_size > MAX_PART_BYTES or (entry.file_size > 1_048_576 and ratio > MAX_RATIO):
-            raise InputError(f"partie « {entry.filename} » anormalement grande (bombe de décompression ?)")
+            raise InputError(f"partie « {entry.filename} » anormalement grande (bombe de "
+                             "décompression ?)", _HOSTILE)
 
 
-def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> None:
+def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, facts: PackageFacts) -> None:
     with archive.open(entry) as stream:
         head = stream.read(_HEAD_BYTES)
         if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-            raise InputError(f"partie « {entry.filename} » avec une déclaration DTD : refusée")
+            raise InputError(f"partie « {entry.filename} » avec une déclaration DTD : refusée", _HOSTILE)
         match = _SST_COUNT.search(head)
         if match and int(match.group(1)) > min(MAX_SHARED_STRINGS,
                                                entry.file_size // MIN_SHARED_STRING_BYTES + 1):
-            raise InputError("table de textes partagés invraisemblable (fichier malveillant ?)")
-        if "/worksheets/" in entry.filename:
-            _check_cell_references(head + stream.read())
-        elif entry.filename.endswith("sharedStrings.xml"):
+            raise InputError("table de textes partagés invraisemblable (fichier malveillant ?)",
+                             _HOSTILE)
+        name = entry.filename.replace("\\", "/")
+        if "/worksheets/" in name:
+            xml = head + stream.read()
+            _check_cell_references(xml)
+            if b't="e"' in xml:
+                facts.error_cells[name.lower()] = _error_cells(xml)
+        elif name.lower() in _KEPT_PARTS and entry.file_size <= _MAX_KEPT_PART:
+            facts.parts[name.lower()] = head + stream.read()
+        elif name.endswith("sharedStrings.xml"):
             stream.read()  # read to the end so that zipfile checks the CRC-32, as for sheets
+
+
+def _error_cells(xml: bytes) -> dict[str, str]:
+    """Map the reference of each cell holding an Excel error to the error's text (#REF!…)."""
+    found = {}
+    for match in _ERROR_CELL.finditer(xml):
+        ref, cached = _REF.search(match.group(1)), _CACHED.search(match.group(2))
+        if ref:
+            found[ref.group(1).decode()] = cached.group(1).decode("utf-8", "replace") if cached else "#ERREUR"
+    return found
 
 
 def _column_number(letters: bytes) -> int:
@@ -165,7 +206,7 @@ def _check_cell_references(xml: bytes) -> None:
     width, height = max(columns) - min(columns) + 1, max(rows) - min(rows) + 1
     if width * height > MAX_CELLS:
         raise InputError(f"feuille de {height} lignes sur {width} colonnes : hors de toute plage "
-                         "plausible (fichier malveillant ou endommagé)")
+                         "plausible (fichier malveillant ou endommagé)", _HOSTILE)
 
 
 # --- R1: walking the inputs -------------------------------------------------------------------

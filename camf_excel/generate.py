@@ -18,23 +18,12 @@ from camf_excel.files import refuse_existing, refuse_input_as_output, write_atom
 from camf_excel.model import Template
 from camf_excel.normalise import clean_text, fold, parse_date, parse_integer, parse_list_value
 from camf_excel.plan import read_plan
-from camf_excel.templates import load_template
+from camf_excel.templates import resolve_template
 from camf_excel.writer import build_workbook
 
-DEFAULT_TEMPLATE = "pfm-mada"
-TEMPLATE_BY_DEMARCHE = {"PFM": "pfm", "MADA": "mada", "PFM-MADA": "pfm-mada"}
 PARALLEL_FROM = 40  # below this, starting worker processes costs more than it saves
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                      *(f"lpt{i}" for i in range(1, 10))}
-
-
-def resolve_template(template: str | Template | None, demarche: object = None) -> Template:
-    """Return the template asked for, else the one of the démarche, else PFM-MADA."""
-    if isinstance(template, Template):
-        return template
-    if template:
-        return load_template(template)
-    return load_template(TEMPLATE_BY_DEMARCHE.get(clean_text(demarche).upper(), DEFAULT_TEMPLATE))
 
 
 def parse_identification(values: Mapping[str, object], template: Template) -> dict[str, object]:

@@ -97,3 +97,24 @@ class Template:
     def column_keys(self) -> tuple[str, ...]:
         """Canonical keys of the Plan d'action columns, in sheet order."""
         return tuple(column.key for column in self.columns)
+
+
+Severity = Literal["erreur", "avertissement"]
+ERROR: Severity = "erreur"
+WARNING: Severity = "avertissement"
+ISSUE_FIELDS = ("severity", "code", "file", "sheet", "cell", "row", "column", "value", "message")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in an input file, where it is and what to do (DOMAIN §8)."""
+
+    severity: Severity
+    code: str
+    file: str
+    sheet: str = ""
+    cell: str = ""
+    row: int | None = None
+    column: str = ""
+    value: str = ""
+    message: str = ""

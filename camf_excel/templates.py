@@ -11,8 +11,11 @@ from typing import Any
 
 from camf_excel.errors import TemplateError
 from camf_excel.model import KINDS, Column, IdentField, ListSpec, Rule, Template
+from camf_excel.normalise import clean_text
 
 COMMON_FILE = "_commun.toml"
+DEFAULT_TEMPLATE = "pfm-mada"  # the union of the PFM and MADA champs: reads any workbook
+TEMPLATE_BY_DEMARCHE = {"PFM": "pfm", "MADA": "mada", "PFM-MADA": "pfm-mada"}
 KNOWN_CHECKS = frozenset({
     "required", "in_list", "unique", "within_plan_years", "end_after_start", "non_negative",
     "percent_range", "not_in_future", "status_progress_consistent", "comment_when_abandoned",
@@ -221,3 +224,12 @@ def _build_template(data: Mapping[str, Any], common: Mapping[str, Any], file: Pa
         realised_status=indicators["realised"], not_late_statuses=tuple(indicators["not_late"]),
         source=str(file),
     )
+
+
+def resolve_template(template: str | Template | None, demarche: object = None) -> Template:
+    """Return the template asked for, else the one of the démarche, else PFM-MADA."""
+    if isinstance(template, Template):
+        return template
+    if template:
+        return load_template(template)
+    return load_template(TEMPLATE_BY_DEMARCHE.get(clean_text(demarche).upper(), DEFAULT_TEMPLATE))

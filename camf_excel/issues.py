@@ -1,0 +1,171 @@
+"""The catalogue of validation issues: a stable code per rule, its severity and its French message.
+
+Messages are templates filled with the details of one occurrence; each ends with what to do.
+The README lists this catalogue (`catalogue_markdown`), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from camf_excel.model import ERROR, WARNING, Issue, Severity
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One rule of the catalogue."""
+
+    severity: Severity
+    scope: str
+    summary: str
+    message: str
+
+
+def _entry(severity: Severity, scope: str, summary: str, message: str) -> Entry:
+    return Entry(severity, scope, summary, message)
+
+
+_FILE, _SHEET, _IDENT, _CELL, _ROW = "fichier", "feuille", "Identification", "cellule", "ligne"
+_SAVE_AS = "ouvrez-le dans Excel ou LibreOffice et enregistrez-le au format .xlsx"
+
+CATALOGUE: dict[str, Entry] = {
+    # -- the file as a whole
+    "FICHIER_VIDE": _entry(ERROR, _FILE, "fichier vide",
+                           "fichier vide (0 octet) : demandez à l'expéditeur de renvoyer le classeur"),
+    "FICHIER_TROP_GROS": _entry(ERROR, _FILE, "fichier trop volumineux", "{detail}"),
+    "PAS_UN_CLASSEUR": _entry(ERROR, _FILE, "pas un classeur (PDF, texte, Word…)", "{detail}"),
+    "FICHIER_ENDOMMAGE": _entry(ERROR, _FILE, "archive tronquée ou endommagée (somme de contrôle, "
+                                "parties en double)", "{detail}"),
+    "FICHIER_PROTEGE": _entry(ERROR, _FILE, "classeur chiffré par mot de passe", "{detail}"),
+    "FICHIER_DANGEREUX": _entry(ERROR, _FILE, "bombe de décompression, DTD, dimensions absurdes",
+                                "{detail} ; le fichier n'a pas été lu : demandez une nouvelle copie"),
+    "FICHIER_ILLISIBLE": _entry(ERROR, _FILE, "le lecteur n'a pas pu lire le fichier",
+                                "fichier illisible ({detail}) : " + _SAVE_AS + ", puis renvoyez-le"),
+    "FORMAT_NON_STANDARD": _entry(WARNING, _FILE, ".xlsm, .xltx, .xlsb ou .xls lu quand même",
+                                  "{detail} ; les valeurs ont été lues, mais les listes déroulantes "
+                                  "et les formules du classeur peuvent manquer"),
+    "MODELE_INCONNU": _entry(WARNING, _FILE, "classeur qui ne vient pas de camf-excel generate",
+                             "{detail} : le classeur a été lu d'après ses en-têtes avec le modèle "
+                             "« {template} » ; utilisez de préférence un classeur produit par "
+                             "camf-excel generate"),
+    "MODELE_VERSION_RECENTE": _entry(WARNING, _FILE, "version du modèle plus récente que l'outil",
+                                     "modèle « {template} » version {version}, plus récente que "
+                                     "celle que connaît cet outil ({known}) : mettez camf-excel à "
+                                     "jour ; le classeur a été lu d'après ses en-têtes"),
+    # -- sheets and columns
+    "FEUILLE_MANQUANTE": _entry(ERROR, _SHEET, "feuille absente",
+                                "feuille « {expected} » introuvable (feuilles présentes : {present}) : "
+                                "remettez la feuille du classeur de suivi, sous ce nom"),
+    "FEUILLE_RENOMMEE": _entry(WARNING, _SHEET, "feuille renommée, retrouvée par son contenu",
+                               "la feuille « {expected} » a été renommée « {found} » : elle a été "
+                               "lue quand même ; redonnez-lui son nom"),
+    "ENTETE_INTROUVABLE": _entry(ERROR, _SHEET, "ligne d'en-têtes du Plan d'action introuvable",
+                                 "ligne d'en-têtes introuvable dans les {rows} premières lignes : "
+                                 "remettez les en-têtes du modèle (No, Champ d'action, Action…)"),
+    "COLONNE_OBLIGATOIRE_MANQUANTE": _entry(ERROR, _SHEET, "colonne obligatoire absente ou renommée",
+                                            "colonne obligatoire « {header} » introuvable : "
+                                            "remettez-la, avec cet en-tête"),
+    "COLONNE_MANQUANTE": _entry(WARNING, _SHEET, "colonne facultative absente ou renommée",
+                                "colonne « {header} » introuvable : ses valeurs manqueront au "
+                                "bilan ; remettez-la, avec cet en-tête"),
+    "COLONNE_SUPPLEMENTAIRE": _entry(WARNING, _CELL, "colonne ajoutée au modèle",
+                                     "colonne « {header} » ajoutée au modèle : ses valeurs sont "
+                                     "gardées telles quelles, sans validation"),
+    "COLONNE_EN_DOUBLE": _entry(WARNING, _CELL, "deux colonnes portent le même en-tête",
+                                "deuxième colonne « {header} » : seule la première ({first}) est "
+                                "lue ; supprimez ou renommez celle-ci"),
+    "AUCUNE_ACTION": _entry(WARNING, _SHEET, "Plan d'action sans aucune action",
+                            "aucune action sous la ligne d'en-têtes : inscrivez les actions du plan"),
+    # -- Identification
+    "IDENTIFICATION_MANQUANTE": _entry(ERROR, _IDENT, "renseignement obligatoire vide ou absent",
+                                       "« {label} » est obligatoire : inscrivez-le dans la feuille "
+                                       "Identification"),
+    "IDENTIFICATION_INVALIDE": _entry(ERROR, _IDENT, "renseignement illisible ou hors liste",
+                                      "« {label} » : {detail}"),
+    "ANNEES_PLAN_INVERSEES": _entry(ERROR, _IDENT, "année de fin du plan avant l'année de début",
+                                    "l'année de fin du plan ({end}) précède l'année de début "
+                                    "({start}) : corrigez l'une des deux"),
+    "PERIODE_HORS_PLAN": _entry(WARNING, _IDENT, "période de suivi hors des années du plan",
+                                "la période de suivi {periode} est hors des années du plan "
+                                "({start}–{end}) : vérifiez la période ou les années du plan"),
+    "PERIODE_DIFFERENTE": _entry(WARNING, _IDENT, "période du classeur autre que celle demandée",
+                                 "le classeur porte sur la période {found}, la validation sur "
+                                 "{expected} : les retards sont calculés pour {expected} ; "
+                                 "vérifiez qu'il s'agit du bon fichier"),
+    # -- cells of the Plan d'action
+    "CELLULE_ERREUR": _entry(ERROR, _CELL, "erreur Excel dans une cellule (#REF!, #N/A…)",
+                             "la cellule contient l'erreur {value} : remplacez-la par une valeur"),
+    "FORMULE_ERREUR": _entry(WARNING, _CELL, "formule calculée abîmée (recalculée par l'outil)",
+                             "la formule « {header} » donne {value} : l'outil a recalculé la "
+                             "valeur ; recopiez la formule d'une autre ligne"),
+    "CELLULES_FUSIONNEES": _entry(WARNING, _CELL, "cellules fusionnées sur plusieurs actions",
+                                  "cellules {range} fusionnées : la valeur a été reprise pour "
+                                  "chaque ligne ; annulez la fusion"),
+    "TEXTE_NETTOYE": _entry(WARNING, _CELL, "caractères de contrôle retirés d'un texte",
+                            "le texte contenait des caractères invisibles ou invalides, retirés ; "
+                            "vérifiez le texte de la cellule"),
+    "VALEUR_OBLIGATOIRE": _entry(ERROR, _CELL, "cellule obligatoire vide",
+                                 "« {header} » est obligatoire pour chaque action : remplissez la "
+                                 "cellule"),
+    "STATUT_MANQUANT": _entry(ERROR, _CELL, "statut vide pour une action commencée",
+                              "l'action commence en {start}, la période de suivi est {periode} : "
+                              "choisissez son statut dans la liste"),
+    "STATUT_INCONNU": _entry(ERROR, _CELL, "statut hors de la liste",
+                             "statut « {value} » inconnu : choisissez dans la liste ({items})"),
+    "VALEUR_HORS_LISTE": _entry(ERROR, _CELL, "valeur hors de la liste déroulante",
+                                "« {value} » n'est pas dans la liste « {header} » : choisissez "
+                                "dans la liste ({items})"),
+    "NOMBRE_INVALIDE": _entry(ERROR, _CELL, "texte dans une cellule de nombre ou d'année",
+                              "« {header} » : {detail} ; inscrivez un nombre seul"),
+    "POURCENTAGE_INVALIDE": _entry(ERROR, _CELL, "avancement hors de 0–100 %",
+                                   "« {header} » : {detail} ; inscrivez un pourcentage de 0 à 100"),
+    "MONTANT_NEGATIF": _entry(ERROR, _CELL, "montant négatif",
+                              "« {header} » : montant négatif ({value}) ; inscrivez un montant "
+                              "positif ou nul"),
+    "DATE_INVALIDE": _entry(ERROR, _CELL, "date impossible ou illisible",
+                            "« {header} » : {detail} ; inscrivez une date aaaa-mm-jj"),
+    "DATE_FUTURE": _entry(ERROR, _CELL, "date de mise à jour dans le futur",
+                          "« {header} » : le {value} est dans le futur (aujourd'hui : {today}) ; "
+                          "corrigez la date"),
+    "ANNEE_HORS_PLAN": _entry(WARNING, _CELL, "année hors des années du plan",
+                              "« {header} » : l'année {value} est hors des années du plan "
+                              "({start}–{end}) ; vérifiez l'année"),
+    "FIN_AVANT_DEBUT": _entry(ERROR, _CELL, "fin prévue avant le début",
+                              "la fin prévue ({end}) précède le début ({start}) : corrigez l'une "
+                              "des deux années"),
+    "NO_EN_DOUBLE": _entry(ERROR, _CELL, "numéro d'action en double",
+                           "le numéro « {value} » est déjà utilisé en {first} : donnez à chaque "
+                           "action un numéro unique"),
+    "STATUT_AVANCEMENT_INCOHERENT": _entry(ERROR, _CELL, "statut et avancement contradictoires",
+                                           "statut « {statut} » avec un avancement de {avancement} % "
+                                           ": {remedy}"),
+    "COMMENTAIRE_MANQUANT": _entry(WARNING, _CELL, "action abandonnée ou reportée sans explication",
+                                   "action « {statut} » sans commentaire : expliquez pourquoi dans "
+                                   "« Commentaires »"),
+}
+
+
+def make_issue(code: str, file: str, *, sheet: str = "", cell: str = "", row: int | None = None,
+               column: str = "", value: object = "", **details: object) -> Issue:
+    """Build the issue of a catalogued rule, its message filled with the occurrence's details."""
+    entry = CATALOGUE[code]
+    shown = display_value(value)
+    message = entry.message.format(value=shown, **details)
+    return Issue(entry.severity, code, file, sheet, cell, row, column, shown, message)
+
+
+def display_value(value: object) -> str:
+    """Show a cell value as read, in one line, without characters that could drive a terminal."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value)
+    return "".join(char if char.isprintable() or char == " " else repr(char)[1:-1] for char in text)
+
+
+def catalogue_markdown() -> str:
+    """Return the catalogue as a Markdown table (code, severity, scope, what it catches)."""
+    lines = ["| code | gravité | porte sur | ce qui est signalé |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{code}` | {e.severity} | {e.scope} | {e.summary} |" for code, e in CATALOGUE.items()]
+    return "\n".join(lines)
