@@ -117,6 +117,9 @@ def parse_date(value: object) -> Parsed:
         return value.date(), None
     if isinstance(value, dt.date):
         return value, None
+    if isinstance(value, dt.time | dt.timedelta):
+        # calamine turns a negative or fractional serial into a time of day: no calendar date
+        return None, f"« {value} » n'est pas une date possible"
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not (math.isfinite(value) and 1 <= value <= _MAX_SERIAL):
             return None, f"« {value} » n'est pas une date possible"
