@@ -30,6 +30,8 @@ _SAVE_AS = "ouvrez-le dans Excel ou LibreOffice et enregistrez-le au format .xls
 
 CATALOGUE: dict[str, Entry] = {
     # -- the file as a whole
+    "FICHIER_IGNORE": _entry(WARNING, _FILE, "élément du dossier laissé de côté (PDF, lien, tube…)",
+                             "{detail}"),
     "FICHIER_VIDE": _entry(ERROR, _FILE, "fichier vide",
                            "fichier vide (0 octet) : demandez à l'expéditeur de renvoyer le classeur"),
     "FICHIER_TROP_GROS": _entry(ERROR, _FILE, "fichier trop volumineux", "{detail}"),

@@ -412,10 +412,7 @@ def _best_sheet(raw: RawWorkbook, cells: _SheetCells, score: object,
     for name in raw.sheet_names:
         if any(fold(name) == fold(other) for other in exclude):
             continue
-        try:
-            rows = cells.rows(name)
-        except (CalamineError, ValueError, IndexError):
-            continue
+        rows = cells.rows(name)
         points = score(rows)  # type: ignore[operator]
         if points > best[0]:
             best = (points, name, rows)

@@ -1,0 +1,110 @@
+"""Read back many workbooks: walk the inputs, check each file in isolation, return DataFrames.
+
+A notebook user calls `read_workbook(path)` or `validate(paths)`; the CLI and the consolidation
+call `check_files`, which keeps every file's result and every file left aside.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from camf_excel.files import Skipped, walk_inputs
+from camf_excel.issues import make_issue
+from camf_excel.model import ISSUE_FIELDS, Issue
+from camf_excel.templates import load_template
+from camf_excel.validation import EXTRA_KEY, WorkbookResult, check_workbook
+from camf_excel.workers import Failure, run_isolated
+
+IDENTITY_KEYS = ("organisation", "code_geo", "mrc", "region", "demarche", "periode")
+SOURCE_KEYS = ("source_file", "source_row")
+PARALLEL_FROM = 4  # below this, one worker process does the job
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """The results of a set of inputs: one per file, in input order, and the entries left aside."""
+
+    results: tuple[WorkbookResult, ...]
+    skipped: tuple[Skipped, ...] = ()
+    notices: tuple[Issue, ...] = field(default=())
+
+    @property
+    def issues(self) -> list[Issue]:
+        """Every issue: notices about skipped entries first, then each file's, in input order."""
+        return [*self.notices, *(issue for result in self.results for issue in result.issues)]
+
+
+@dataclass(frozen=True)
+class ReadWorkbook:
+    """One workbook read back: identification, actions and issues as the library returns them."""
+
+    file: str
+    kind: str
+    template_id: str
+    template_version: str
+    identification: dict[str, object]
+    actions: pd.DataFrame
+    issues: pd.DataFrame
+
+
+def check_files(paths: Sequence[str | Path], periode: int | None = None, jobs: int | None = None,
+                today: dt.date | None = None) -> CheckRun:
+    """Walk the inputs and check every workbook found, each in a capped child process."""
+    files, skipped = walk_inputs([Path(p) for p in paths])
+    notices = tuple(make_issue("FICHIER_IGNORE", str(entry.path), detail=entry.reason)
+                    for entry in skipped if not entry.silent)
+    tasks = [(str(path), periode, today) for path in files]
+    results: list[WorkbookResult | None] = [None] * len(tasks)
+    workers = jobs if jobs is not None else (1 if len(tasks) < PARALLEL_FROM else None)
+    for index, outcome in run_isolated(check_workbook, tasks, jobs=workers):
+        results[index] = _as_result(tasks[index][0], outcome)
+    return CheckRun(tuple(r for r in results if r is not None), tuple(skipped), notices)
+
+
+def _as_result(file: str, outcome: object) -> WorkbookResult:
+    if isinstance(outcome, WorkbookResult):
+        return outcome
+    reason = outcome.reason if isinstance(outcome, Failure) else str(outcome)
+    return WorkbookResult(file, issues=[make_issue("FICHIER_ILLISIBLE", file, detail=reason)])
+
+
+def read_workbook(path: str | Path, periode: int | None = None) -> ReadWorkbook:
+    """Read and validate one workbook; its actions come back with canonical keys and their source row."""
+    run = check_files([path], periode)
+    if not run.results:
+        raise FileNotFoundError(path)
+    result = run.results[0]
+    return ReadWorkbook(result.file, result.kind, result.template_id, result.template_version,
+                        dict(result.identification), actions_frame([result]), issues_frame(result.issues))
+
+
+def validate(paths: Sequence[str | Path], periode: int | None = None) -> pd.DataFrame:
+    """Return every issue of the given files and folders, one row per issue (DOMAIN §8 fields)."""
+    return issues_frame(check_files(paths, periode).issues)
+
+
+def issues_frame(issues: Iterable[Issue]) -> pd.DataFrame:
+    """Return issues as a DataFrame with the fields of DOMAIN §8, in order."""
+    rows = [[getattr(issue, name) for name in ISSUE_FIELDS] for issue in issues]
+    frame = pd.DataFrame(rows, columns=list(ISSUE_FIELDS))
+    return frame.astype({"row": "Int64"})
+
+
+def action_columns() -> list[str]:
+    """Columns of the actions table: identity of the organisation, canonical keys, extras, source."""
+    keys = load_template("pfm-mada").column_keys
+    return [*IDENTITY_KEYS, *keys, EXTRA_KEY, *SOURCE_KEYS]
+
+
+def actions_frame(results: Iterable[WorkbookResult]) -> pd.DataFrame:
+    """Return the actions of the given results, each with its organisation's identity."""
+    rows = []
+    for result in results:
+        identity = {key: result.identification.get(key) for key in IDENTITY_KEYS}
+        rows.extend({**identity, **action} for action in result.actions)
+    return pd.DataFrame(rows, columns=action_columns())

@@ -1,0 +1,166 @@
+"""Run a function over many files in child processes, each with a memory cap and a timeout (R6).
+
+python-calamine aborts the whole process on some hostile files (a Rust allocation failure is
+`abort()`, no exception to catch). Each worker caps its own address space, so a bomb that got
+past the guards kills one worker, not the batch: that file is reported, the worker replaced,
+and the other files go on. `concurrent.futures` is not used because one dead worker breaks
+every pending future of a ProcessPoolExecutor.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+TIMEOUT_SECONDS = 20.0
+MEMORY_BUDGET = 400 * 1024 * 1024  # bytes a worker may map above its size at start
+_STOP = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A task whose worker died, overran its time or raised: what happened, in French."""
+
+    reason: str
+
+
+def _context() -> Any:
+    # forkserver: workers are forked from a small server that imported our modules once, so
+    # each start is cheap and never inherits the parent's threads.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["camf_excel.validation"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def default_jobs() -> int:
+    """Return the number of worker processes worth starting on this machine."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _cap_memory(budget: int) -> None:
+    """Limit this process's address space to its current size plus `budget` (POSIX only)."""
+    try:
+        import resource  # noqa: PLC0415 - absent on Windows, where only the timeout applies
+
+        pages = int(Path("/proc/self/statm").read_text().split()[0])
+        current = pages * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (current + budget, current + budget))
+    except (ImportError, OSError, ValueError):
+        return
+
+
+def _serve(connection: Connection, function: Callable[..., Any], budget: int) -> None:
+    _cap_memory(budget)
+    while True:
+        task = connection.recv()
+        if task is _STOP:
+            return
+        index, args = task
+        try:
+            result: Any = function(*args)
+        except MemoryError:
+            result = Failure("mémoire insuffisante pour lire ce fichier (trop volumineux ou malveillant)")
+        except Exception as error:  # the file is reported; the worker must live on
+            result = Failure(f"erreur inattendue du lecteur ({error.__class__.__name__})")
+        connection.send((index, result))
+
+
+class _Worker:
+    def __init__(self, context: Any, function: Callable[..., Any], budget: int) -> None:
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, function, budget), daemon=True)
+        self.process.start()
+        child.close()
+        self.task: int | None = None
+        self.deadline = 0.0
+
+    def give(self, index: int, args: tuple[Any, ...], timeout: float) -> None:
+        self.task, self.deadline = index, time.monotonic() + timeout
+        self.connection.send((index, args))
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.connection.send(_STOP)
+            except OSError:
+                self.process.kill()
+        self.process.join(timeout=5)
+        self.connection.close()
+
+
+def run_isolated(function: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], jobs: int | None = None,
+                 timeout: float = TIMEOUT_SECONDS, budget: int = MEMORY_BUDGET) -> Iterator[tuple[int, Any]]:
+    """Yield (task index, result or Failure) as tasks finish, each call in a capped child process.
+
+    `function` must be importable by name (a module-level function); results must pickle.
+    """
+    if not tasks:
+        return
+    context = _context()
+    pending = list(range(len(tasks)))[::-1]
+    workers = [_Worker(context, function, budget) for _ in range(min(jobs or default_jobs(), len(tasks)))]
+    try:
+        yield from _dispatch(context, function, budget, tasks, pending, workers, timeout)
+    finally:
+        for worker in workers:
+            worker.stop(kill=worker.task is not None)
+
+
+def _dispatch(context: Any, function: Callable[..., Any], budget: int, tasks: Sequence[tuple[Any, ...]],
+              pending: list[int], workers: list[_Worker], timeout: float) -> Iterator[tuple[int, Any]]:
+    for worker in workers:
+        _feed(worker, pending, tasks, timeout)
+    while any(worker.task is not None for worker in workers):
+        busy = [w for w in workers if w.task is not None]
+        soonest = min(w.deadline for w in busy)
+        ready = wait([w.connection for w in busy], timeout=max(0.0, soonest - time.monotonic()))
+        for position, worker in enumerate(workers):
+            if worker.task is None:
+                continue
+            outcome = _outcome(worker, ready, timeout)
+            if outcome is None:
+                continue
+            index, result, healthy = outcome
+            if not healthy:
+                worker.stop(kill=True)
+                workers[position] = _Worker(context, function, budget)
+            workers[position].task = None
+            yield index, result
+            _feed(workers[position], pending, tasks, timeout)
+
+
+def _outcome(worker: _Worker, ready: list[Any], timeout: float) -> tuple[int, Any, bool] | None:
+    """Return (task, result, worker still usable), or None while the task is still running."""
+    task = worker.task
+    assert task is not None
+    if worker.connection in ready:
+        try:
+            index, result = worker.connection.recv()
+            return index, result, True
+        except (EOFError, OSError):
+            worker.process.join(timeout=5)
+            code = worker.process.exitcode
+            detail = f"signal {-code}" if code is not None and code < 0 else f"code {code}"
+            return task, Failure(f"le lecteur s'est arrêté brutalement ({detail}) : fichier trop "
+                                 "volumineux, endommagé ou malveillant"), False
+    if time.monotonic() >= worker.deadline:
+        return task, Failure(f"lecture interrompue après {timeout:g} s (fichier trop lourd ou "
+                             "malveillant)"), False
+    return None
+
+
+def _feed(worker: _Worker, pending: list[int], tasks: Sequence[tuple[Any, ...]], timeout: float) -> None:
+    if pending:
+        index = pending.pop()
+        worker.give(index, tasks[index], timeout)
+
