@@ -11,9 +11,14 @@ from typing import Any
 import click
 
 from camf_excel import __version__
+from camf_excel.batch import CheckRun, check_files, issues_frame
 from camf_excel.errors import CamfError, PlanError
+from camf_excel.files import refuse_existing, refuse_input_as_output
 from camf_excel.generate import generate_batch, generate_workbook
+from camf_excel.issues import display_value
+from camf_excel.report import REPORT_FORMATS, qualified_cell, write_issues_report
 from camf_excel.templates import list_templates
+from camf_excel.validation import WorkbookResult
 
 EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
 
@@ -142,3 +147,98 @@ def _run_batch(batch: Path, output: Path, plans_dir: Path | None, template: str 
                f"{len(result.failed)} ligne(s) refusée(s).")
     if result.failed:
         sys.exit(EXIT_PARTIAL if result.written else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--periode", type=int, default=None,
+              help="Année de suivi attendue (sinon celle de chaque classeur) : sert au calcul des retards.")
+@click.option("--report", "report", type=click.Path(path_type=Path), default=None,
+              help="Rapport des problèmes à écrire : .xlsx, .csv ou .json.")
+@click.option("--annoter", "annotate_dir", type=click.Path(path_type=Path), default=None,
+              help="Dossier où écrire une copie annotée de chaque classeur .xlsx à corriger.")
+@click.option("--force", is_flag=True, help="Remplacer un rapport ou une copie existante.")
+@reports_errors
+def validate(paths: tuple[Path, ...], periode: int | None, report: Path | None,
+             annotate_dir: Path | None, force: bool) -> None:
+    """Vérifie les classeurs reçus et nomme chaque problème avec sa cellule.
+
+    Les dossiers sont parcourus en entier ; les fichiers de verrouillage et les fichiers
+    qui ne sont pas des classeurs sont signalés et laissés de côté.
+
+    \b
+    Code de sortie : 0 aucune erreur (avertissements permis), 1 au moins une erreur,
+    2 aucun classeur lisible ou arguments invalides.
+
+    \b
+    Exemples :
+      camf-excel validate recus/
+      camf-excel validate recus/ --periode 2025 --report problemes.xlsx --annoter a-corriger/
+    """
+    if report is not None and report.suffix.lower() not in REPORT_FORMATS:
+        _fail(f"--report : extension {report.suffix or '(aucune)'} non prise en charge ; "
+              "utilisez .xlsx, .csv ou .json.")
+    if report is not None:
+        refuse_existing(report, force)
+    run = check_files(paths, periode)
+    show_check_run(run)
+    if report is not None:
+        refuse_input_as_output(report, [Path(r.file) for r in run.results])
+        write_issues_report(issues_frame(run.issues), report, force)
+        click.echo(f"Rapport écrit : {report}")
+    if annotate_dir is not None:
+        _annotate(run, annotate_dir, force)
+    readable = [r for r in run.results if r.readable]
+    if not readable:
+        _fail("Aucun classeur lisible.")
+    sys.exit(EXIT_PARTIAL if any(r.errors for r in run.results) else EXIT_OK)
+
+
+def _annotate(run: CheckRun, folder: Path, force: bool) -> None:
+    from camf_excel.annotate import annotate_workbook  # noqa: PLC0415 TODO-move-up
+
+    for result in run.results:
+        cells = [issue for issue in result.issues if issue.cell]
+        if not cells or result.kind not in ("xlsx", "xlsm"):
+            continue
+        target = folder / f"{Path(result.file).stem}-annote{Path(result.file).suffix}"
+        try:
+            annotate_workbook(Path(result.file), target, cells, force)
+        except CamfError as error:
+            click.secho(f"  copie annotée non écrite pour {display_value(result.file)} : {error}",
+                        fg="yellow", err=True)
+            continue
+        click.echo(f"Copie annotée : {target}")
+
+
+SEVERITY_STYLES = {"erreur": {"fg": "red", "bold": True}, "avertissement": {"fg": "yellow"}}
+
+
+def show_check_run(run: CheckRun) -> None:
+    """Print one block per file: its verdict, then every issue with its cell and what to do."""
+    for notice in run.notices:
+        click.secho(f"ignoré : {display_value(notice.file)} ({notice.message})", fg="bright_black")
+    for result in run.results:
+        _show_result(result)
+    errors = sum(r.errors for r in run.results)
+    warnings = sum(len(r.issues) - r.errors for r in run.results)
+    refused = sum(1 for r in run.results if not r.readable)
+    click.echo(f"\n{len(run.results)} fichier(s) examiné(s), {refused} illisible(s) ; "
+               f"{errors} erreur(s), {warnings} avertissement(s).")
+
+
+def _show_result(result: WorkbookResult) -> None:
+    warnings = len(result.issues) - result.errors
+    name = display_value(result.file)
+    if not result.readable:
+        click.secho(f"\n✖ {name} : refusé", fg="red", bold=True)
+    elif result.errors:
+        click.secho(f"\n✖ {name} : {len(result.actions)} action(s), {result.errors} erreur(s), "
+                    f"{warnings} avertissement(s)", fg="red", bold=True)
+    else:
+        verdict = f"{warnings} avertissement(s)" if warnings else "aucun problème"
+        click.secho(f"\n✔ {name} : {len(result.actions)} action(s), {verdict}", fg="green", bold=True)
+    for issue in result.issues:
+        where = qualified_cell(issue.sheet, issue.cell)
+        click.secho(f"  {issue.severity:<13}", nl=False, **SEVERITY_STYLES[issue.severity])
+        click.echo(f" {where + '  ' if where else ''}{issue.code} : {issue.message}")

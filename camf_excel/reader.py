@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_range, xl_rowcol_to_cell
 
 from camf_excel.errors import InputError
 from camf_excel.files import PackageFacts, check_zip_workbook, sniff_format
@@ -446,6 +446,9 @@ def _read_plan(raw: RawWorkbook, cells: _SheetCells) -> None:
     raw.columns = {key: col for col, key in mapping.items()}
     _report_columns(raw, rows[header_index], mapping)
     raw.merged = [m for m in cells.merged(name) if m[2] > header_index]
+    for r0, c0, r1, c1 in raw.merged:
+        raw.issue("CELLULES_FUSIONNEES", sheet=name, cell=xl_rowcol_to_cell(r0, c0), row=r0 + 1,
+                  column=mapping.get(c0, ""), range=xl_range(r0, c0, r1, c1))
     _fill_merged(rows, raw.merged)
     _collect_rows(raw, rows, cells.errors(name))
 

@@ -1,4 +1,4 @@
-"""Every file of the real-world corpus meets the reader as its MANIFEST says: read, or refused with a message."""
+"""Every real-world corpus file meets the reader as its MANIFEST says: read, or refused with a message."""
 
 from __future__ import annotations
 
