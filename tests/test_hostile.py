@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from camf_excel.batch import check_files
 from camf_excel.generate import generate_workbook
+from camf_excel.workers import Failure, run_isolated
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "realworld"
 READ_PLAN = """
@@ -86,3 +88,52 @@ def test_plan__every_corpus_file__read_or_refused_without_crash() -> None:
         assert name in refused
     password = [line for line in lines if "python-calamine__password.xlsx" in line]
     assert "mot de passe" in password[0]
+
+
+# --- validate: one hostile file never costs the batch (R6, R12) -------------------------------
+
+def abort_on_poison(name: str) -> str:
+    """A stand-in for a reader: dies like calamine on an allocation failure, hangs, or eats memory."""
+    import os  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    if name == "abort":
+        os.abort()
+    if name == "hang":
+        time.sleep(60)
+    if name == "memory":
+        hog = bytearray(2 * 1024**3)
+        return str(len(hog))
+    return name.upper()
+
+
+def test_workers__abort_hang_and_memory_hog__reported_and_batch_goes_on() -> None:
+    tasks = [("a",), ("abort",), ("b",), ("hang",), ("memory",), ("c",)]
+    outcomes = dict(run_isolated(abort_on_poison, tasks, jobs=2, timeout=3))
+    assert [outcomes[i] for i in (0, 2, 5)] == ["A", "B", "C"]
+    assert all(isinstance(outcomes[i], Failure) for i in (1, 3, 4))
+    assert "brutalement" in outcomes[1].reason and "signal 6" in outcomes[1].reason
+    assert "interrompue" in outcomes[3].reason
+    assert "mémoire" in outcomes[4].reason
+
+
+def test_validate__hostile_files_among_good__good_results_unchanged(tmp_path: Path, workbook: Path) -> None:
+    folder = tmp_path / "recus"
+    folder.mkdir()
+    good = [folder / "a.xlsx", folder / "z.xlsx"]
+    for path in good:
+        path.write_bytes(workbook.read_bytes())
+    _rewrite_part(workbook, folder / "bombe.xlsx", "xl/sharedStrings.xml",
+                  b'uniqueCount="', b'uniqueCount="4000000000" x="')
+    _rewrite_part(workbook, folder / "loin.xlsx", "xl/worksheets/sheet3.xml",
+                  b'<c r="A4"', b'<c r="XFD1048576"')
+    (folder / "~$a.xlsx").write_bytes(b"\x0bJulie")
+    (folder / "bilan.pdf").write_bytes(b"%PDF-1.4")
+    alone = check_files(good)
+    mixed = check_files([folder])
+    by_name = {Path(r.file).name: r for r in mixed.results}
+    assert sorted(by_name) == ["a.xlsx", "bombe.xlsx", "loin.xlsx", "z.xlsx"]
+    assert [by_name[p.name].actions for p in good] == [r.actions for r in alone.results]
+    assert [i.code for i in by_name["bombe.xlsx"].issues] == ["FICHIER_DANGEREUX"]
+    assert [i.code for i in by_name["loin.xlsx"].issues] == ["FICHIER_DANGEREUX"]
+    assert [(Path(i.file).name, i.code) for i in mixed.notices] == [("bilan.pdf", "FICHIER_IGNORE")]
