@@ -230,14 +230,16 @@ def show_check_run(run: CheckRun) -> None:
 def _show_result(result: WorkbookResult) -> None:
     warnings = len(result.issues) - result.errors
     name = display_value(result.file)
+    late = sum(1 for action in result.actions if action.get("en_retard") == "Oui")
+    actions = f"{len(result.actions)} action(s) dont {late} en retard"
     if not result.readable:
         click.secho(f"\n✖ {name} : refusé", fg="red", bold=True)
     elif result.errors:
-        click.secho(f"\n✖ {name} : {len(result.actions)} action(s), {result.errors} erreur(s), "
-                    f"{warnings} avertissement(s)", fg="red", bold=True)
+        click.secho(f"\n✖ {name} : {actions}, {result.errors} erreur(s), {warnings} avertissement(s)",
+                    fg="red", bold=True)
     else:
         verdict = f"{warnings} avertissement(s)" if warnings else "aucun problème"
-        click.secho(f"\n✔ {name} : {len(result.actions)} action(s), {verdict}", fg="green", bold=True)
+        click.secho(f"\n✔ {name} : {actions}, {verdict}", fg="green", bold=True)
     for issue in result.issues:
         where = qualified_cell(issue.sheet, issue.cell)
         click.secho(f"  {issue.severity:<13}", nl=False, **SEVERITY_STYLES[issue.severity])
