@@ -2,4 +2,5 @@
 
 from camf_excel.cli import main
 
-main(prog_name="camf-excel")
+if __name__ == "__main__":  # worker processes re-import the main module: it must not run again
+    main(prog_name="camf-excel")

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from camf_excel import __version__
+from camf_excel.annotate import annotate_workbook
 from camf_excel.batch import CheckRun, check_files, issues_frame
 from camf_excel.errors import CamfError, PlanError
 from camf_excel.files import refuse_existing, refuse_input_as_output
@@ -195,8 +196,6 @@ def validate(paths: tuple[Path, ...], periode: int | None, report: Path | None,
 
 
 def _annotate(run: CheckRun, folder: Path, force: bool) -> None:
-    from camf_excel.annotate import annotate_workbook  # noqa: PLC0415 TODO-move-up
-
     for result in run.results:
         cells = [issue for issue in result.issues if issue.cell]
         if not cells or result.kind not in ("xlsx", "xlsm"):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import html
 import os
 import re
 import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,10 +108,15 @@ def is_encrypted_office_file(head: bytes) -> bool:
 class PackageFacts:
     """What the guard learnt while reading an OOXML package, so the reader need not read it again.
 
-    `error_cells` maps a worksheet part to its cells holding an Excel error (calamine reads them
-    as ''); `parts` keeps the small parts that name the sheets and the template.
+    `sheet_parts` maps sheet names to worksheet parts; `checked` lists the worksheet parts read
+    in full (cell area bounded, CRC-32 verified); `error_cells` maps such a part to its cells
+    holding an Excel error (calamine reads them as ''); `parts` keeps the small parts that name
+    the sheets and the template.
     """
 
+    path: Path
+    sheet_parts: dict[str, str] = field(default_factory=dict)
+    checked: set[str] = field(default_factory=set)
     error_cells: dict[str, dict[str, str]] = field(default_factory=dict)
     parts: dict[str, bytes] = field(default_factory=dict)
 
@@ -121,26 +127,56 @@ _MAX_KEPT_PART = 1024 * 1024
 _ERROR_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*\bt=\"e\"[^>]*)>(.*?)</(?:\w+:)?c>", re.S)
 _REF = re.compile(rb"\br=\"([A-Z]{1,3}\d+)\"")
 _CACHED = re.compile(rb"<(?:\w+:)?v>([^<]*)</")
+# The parts a parser (calamine, ElementTree) will read; charts, themes and drawings are never parsed.
+_PARSED_PART = re.compile(r"^(?:\[content_types\]\.xml|_rels/\.rels|content\.xml|meta\.xml|styles\.xml|"
+                          r"xl/(?:workbook\.xml|_rels/[^/]*|sharedstrings\.xml|styles\.xml|"
+                          r"worksheets/(?:_rels/)?[^/]*|tables/[^/]*))$")
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, zlib.error, KeyError)
 
 
-def check_zip_workbook(path: Path) -> PackageFacts:
+def check_zip_workbook(path: Path, wanted: Callable[[str], bool] | None = None) -> PackageFacts:
     """Refuse, before any parser sees it, a zip that is a bomb or that would make calamine abort.
 
     python-calamine trusts the archive: a 4 KB file declaring four billion shared strings, or
     one cell at XFD1048576, makes it allocate until the process aborts (no exception). The
-    checks read the central directory, the sheets and the start of the other XML parts.
+    checks read the central directory, the start of every XML part, and in full the worksheets
+    of the sheets `wanted` names (all when None); `check_sheet` checks another one later.
     """
-    facts = PackageFacts()
+    facts = PackageFacts(Path(path))
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             _check_entries(entries)
+            kept = [e for e in entries if _normal(e.filename) in _KEPT_PARTS]
+            for entry in kept:  # first: they say which worksheet part holds which sheet
+                _check_part(archive, entry, facts, deep=False)
+            facts.sheet_parts = sheet_parts(facts.parts)
+            deep = {part for name, part in facts.sheet_parts.items() if wanted is None or wanted(name)}
             for entry in entries:
-                if entry.filename.endswith((".xml", ".rels")):
-                    _check_part(archive, entry, facts)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, zlib.error) as error:
+                if _PARSED_PART.match(_normal(entry.filename)) and entry not in kept:
+                    in_wanted = wanted is None or _normal(entry.filename) in deep
+                    _check_part(archive, entry, facts, deep=in_wanted)
+    except _ZIP_ERRORS as error:
         raise InputError(f"archive endommagée ou tronquée ({error})", _DAMAGED) from error
     return facts
+
+
+def check_sheet(facts: PackageFacts, name: str) -> None:
+    """Check in full the worksheet of one more sheet before a parser reads it (no-op if done)."""
+    part = facts.sheet_parts.get(name)
+    if not part or part in facts.checked:
+        return
+    try:
+        with zipfile.ZipFile(facts.path) as archive:
+            entry = next((e for e in archive.infolist() if _normal(e.filename) == part), None)
+            if entry is not None:
+                _check_part(archive, entry, facts, deep=True)
+    except _ZIP_ERRORS as error:
+        raise InputError(f"archive endommagée ou tronquée ({error})", _DAMAGED) from error
+
+
+def _normal(name: str) -> str:
+    return name.replace("\\", "/").lower()
 
 
 def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
@@ -159,7 +195,7 @@ def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
                              "décompression ?)", _HOSTILE)
 
 
-def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, facts: PackageFacts) -> None:
+def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, facts: PackageFacts, deep: bool) -> None:
     with archive.open(entry) as stream:
         head = stream.read(_HEAD_BYTES)
         if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
@@ -169,16 +205,42 @@ def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, facts: Package
                                                entry.file_size // MIN_SHARED_STRING_BYTES + 1):
             raise InputError("table de textes partagés invraisemblable (fichier malveillant ?)",
                              _HOSTILE)
-        name = entry.filename.replace("\\", "/")
-        if "/worksheets/" in name:
+        name = _normal(entry.filename)
+        if "/worksheets/" in name and deep:
             xml = head + stream.read()
             _check_cell_references(xml)
+            facts.checked.add(name)
             if b't="e"' in xml:
-                facts.error_cells[name.lower()] = _error_cells(xml)
-        elif name.lower() in _KEPT_PARTS and entry.file_size <= _MAX_KEPT_PART:
-            facts.parts[name.lower()] = head + stream.read()
-        elif name.endswith("sharedStrings.xml"):
+                facts.error_cells[name] = _error_cells(xml)
+        elif name in _KEPT_PARTS and entry.file_size <= _MAX_KEPT_PART:
+            facts.parts[name] = head + stream.read()
+        elif name.endswith("sharedstrings.xml"):
             stream.read()  # read to the end so that zipfile checks the CRC-32, as for sheets
+
+
+_SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\b([^>]*)/?>")
+_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*)/?>")
+_XML_ATTRIBUTE = re.compile(rb"([\w:]+)=\"([^\"]*)\"")
+
+
+def _attributes(text: bytes) -> dict[str, str]:
+    return {k.decode().rpartition(":")[2]: html.unescape(v.decode("utf-8", "replace"))
+            for k, v in _XML_ATTRIBUTE.findall(text)}
+
+
+def sheet_parts(parts: dict[str, bytes]) -> dict[str, str]:
+    """Map sheet names to their worksheet part (normalised path), from workbook.xml and its rels."""
+    targets = {}
+    for match in _RELATIONSHIP.finditer(parts.get("xl/_rels/workbook.xml.rels", b"")):
+        attributes = _attributes(match.group(1))
+        target = attributes.get("Target", "").replace("\\", "/")
+        target = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        targets[attributes.get("Id", "")] = target.lower()
+    found = {}
+    for match in _SHEET_ELEMENT.finditer(parts.get("xl/workbook.xml", b"")):
+        attributes = _attributes(match.group(1))
+        found[attributes.get("name", "")] = targets.get(attributes.get("id", ""), "")
+    return found
 
 
 def _error_cells(xml: bytes) -> dict[str, str]:
@@ -199,10 +261,12 @@ def _column_number(letters: bytes) -> int:
 
 
 def _check_cell_references(xml: bytes) -> None:
-    cells = [(_column_number(m.group(1)), int(m.group(2))) for m in _CELL_REF.finditer(xml)]
-    if not cells:
+    refs = _CELL_REF.findall(xml)
+    if not refs:
         return
-    columns, rows = zip(*cells, strict=True)
+    # Few distinct column letters and row numbers: convert those, not every cell.
+    columns = [_column_number(letters) for letters in {letters for letters, _ in refs}]
+    rows = [int(number) for number in {number for _, number in refs}]
     width, height = max(columns) - min(columns) + 1, max(rows) - min(rows) + 1
     if width * height > MAX_CELLS:
         raise InputError(f"feuille de {height} lignes sur {width} colonnes : hors de toute plage "

@@ -7,6 +7,7 @@ explanation of why the value could not be used (and `value` is None).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
@@ -27,7 +28,15 @@ def fold(text: object) -> str:
     """Return a comparison key: no accents, lower case, one kind of apostrophe and dash, single spaces."""
     if text is None:
         return ""
-    decomposed = unicodedata.normalize("NFKD", str(text).translate(_APOSTROPHES).translate(_DASHES))
+    return _fold_text(text if isinstance(text, str) else str(text))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _fold_text(text: str) -> str:
+    # Cached: a batch folds the same headers, statuses and champs thousands of times.
+    if text.isascii():
+        return _SPACES.sub(" ", text.translate(_APOSTROPHES)).strip().casefold()
+    decomposed = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES).translate(_DASHES))
     bare = "".join(char for char in decomposed if not unicodedata.combining(char))
     return _SPACES.sub(" ", bare.replace("\u00a0", " ")).strip().casefold()
 

@@ -8,6 +8,7 @@ and the template's identity. Nothing here interprets a value; `validation` does.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import xml.etree.ElementTree as ET
@@ -16,19 +17,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_calamine import CalamineError, CalamineWorkbook
+from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 from xlsxwriter.utility import xl_range, xl_rowcol_to_cell
 
 from camf_excel.errors import InputError
-from camf_excel.files import PackageFacts, check_zip_workbook, sniff_format
+from camf_excel.files import PackageFacts, check_sheet, check_zip_workbook, sniff_format
 from camf_excel.issues import make_issue
 from camf_excel.model import Issue, Template
 from camf_excel.normalise import clean_text, fold
-from camf_excel.templates import DEFAULT_TEMPLATE, list_templates, load_template, resolve_template
+from camf_excel.templates import DEFAULT_TEMPLATE, TEMPLATE_BY_DEMARCHE, list_templates
 from camf_excel.writer import SHEETS
 
 PLAN_SHEET, IDENT_SHEET, README_SHEET = SHEETS[2], SHEETS[1], SHEETS[0]
 HEADER_SCAN_ROWS = 20
+MAX_HEADER_LENGTH = 80
 MIN_HEADER_MATCHES = 3  # a sheet found by content must show at least this many known headers
 READ_KINDS = frozenset({"xlsx", "ods", "xlsm", "xltx", "xlsb", "xls"})
 REFUSAL_CODES = {"empty": "FICHIER_VIDE", "too_big": "FICHIER_TROP_GROS",
@@ -98,11 +100,17 @@ class RawWorkbook:
 
 def header_lookup(template: Template) -> dict[str, str]:
     """Map the folded form of every header, alias and key to its column key."""
-    lookup: dict[str, str] = {}
-    for column in template.columns:
-        for name in (column.key, column.header, *column.aliases):
-            lookup.setdefault(fold(name), column.key)
-    return lookup
+    key = (template.id, template.version, template.source)
+    if key not in _HEADER_LOOKUPS:
+        lookup: dict[str, str] = {}
+        for column in template.columns:
+            for name in (column.key, column.header, *column.aliases):
+                lookup.setdefault(fold(name), column.key)
+        _HEADER_LOOKUPS[key] = lookup
+    return _HEADER_LOOKUPS[key]
+
+
+_HEADER_LOOKUPS: dict[tuple[str, str, str], dict[str, str]] = {}
 
 
 def header_key(cell: object, lookup: Mapping[str, str]) -> str | None:
@@ -117,11 +125,15 @@ def find_header(rows: Sequence[Sequence[object]], template: Template) -> tuple[i
     for index, row in enumerate(rows[:HEADER_SCAN_ROWS]):
         mapping: dict[int, str] = {}
         for col, cell in enumerate(row):
+            if not isinstance(cell, str) or len(cell) > MAX_HEADER_LENGTH:
+                continue  # numbers and long texts (actions) are no headers: skip folding them
             key = header_key(cell, lookup)
             if key and key not in mapping.values():
                 mapping[col] = key
         if len(mapping) > len(best[1]):
             best = (index, mapping)
+        if len(best[1]) * 2 >= len(template.columns):
+            break  # a header this complete is the one; the rows below are data
     return best
 
 
@@ -134,39 +146,40 @@ def read_raw(path: Path, template: Template | None = None) -> RawWorkbook:
     if sniffed.kind not in READ_KINDS:
         code = REFUSAL_CODES.get(sniffed.kind, "PAS_UN_CLASSEUR")
         raise RefusedFileError(sniffed.message or sniffed.kind, code)
-    facts = _guard(path, sniffed.kind)
     try:
+        facts = PackageFacts(path) if sniffed.kind == "xls" else check_zip_workbook(path, _first_read)
         book = CalamineWorkbook.from_path(str(path))
         return _read_book(path, sniffed.kind, book, facts, template, sniffed.message)
+    except InputError as error:
+        raise RefusedFileError(str(error), error.code or "FICHIER_ENDOMMAGE") from error
     except (CalamineError, ValueError, IndexError, KeyError, OSError, UnicodeError) as error:
         detail = f"{error.__class__.__name__} : {str(error)[:160]}"
         raise RefusedFileError(detail, "FICHIER_ILLISIBLE") from error
 
 
-def _guard(path: Path, kind: str) -> PackageFacts:
-    if kind in ("xls",):
-        return PackageFacts()
-    try:
-        return check_zip_workbook(path)
-    except InputError as error:
-        raise RefusedFileError(str(error), error.code or "FICHIER_ENDOMMAGE") from error
+def _first_read(name: str) -> bool:
+    """Tell whether a sheet is one the reader reads first (others are checked only if read)."""
+    return fold(name) in _FIRST_READ
+
+
+_FIRST_READ = frozenset(fold(name) for name in (IDENT_SHEET, PLAN_SHEET))
 
 
 def _read_book(path: Path, kind: str, book: CalamineWorkbook, facts: PackageFacts,
                template: Template | None, format_note: str | None) -> RawWorkbook:
     names = tuple(book.sheet_names)
-    template_id, version = _template_identity(path, kind, facts, book, names)
-    raw = RawWorkbook(str(path), kind, load_template(DEFAULT_TEMPLATE), template_id, version, names)
+    cells = _SheetCells(path, kind, book, facts)
+    template_id, version = _template_identity(path, kind, facts, cells, names)
+    raw = RawWorkbook(str(path), kind, _known_templates()[DEFAULT_TEMPLATE], template_id, version, names)
     if format_note:
         raw.issue("FORMAT_NON_STANDARD", detail=format_note)
-    cells = _SheetCells(path, kind, book, facts)
     _read_identification(raw, cells)
     raw.template = template or _choose_template(raw)
     _read_plan(raw, cells)
     return raw
 
 
-def _template_identity(path: Path, kind: str, facts: PackageFacts, book: CalamineWorkbook,
+def _template_identity(path: Path, kind: str, facts: PackageFacts, cells: _SheetCells,
                        names: tuple[str, ...]) -> tuple[str, str]:
     """Return the template id and version the workbook declares: properties, else Lisez-moi."""
     if kind == "ods":
@@ -176,7 +189,7 @@ def _template_identity(path: Path, kind: str, facts: PackageFacts, book: Calamin
     found = properties.get("camf_template_id", ""), properties.get("camf_template_version", "")
     if found[0] or README_SHEET not in names:
         return found
-    text = " ".join(clean_text(c) for r in book.get_sheet_by_name(README_SHEET).to_python() for c in r)
+    text = " ".join(clean_text(c) for r in cells.rows(README_SHEET) for c in r)
     template_id = re.search(r"Identifiant du modèle : ([\w.-]+)", text)
     version = re.search(r"Version du modèle : ([\w.-]+)", text)
     return (template_id.group(1) if template_id else "", version.group(1) if version else "")
@@ -205,9 +218,11 @@ def _ods_properties(path: Path) -> dict[str, str]:
 
 def _choose_template(raw: RawWorkbook) -> Template:
     """Pick the declared template; an unknown or newer one is reported and read by démarche."""
-    known = {t.id: t for t in list_templates()}
+    known = _known_templates()
     demarche = raw.identification.get("demarche")
-    by_demarche = resolve_template(None, demarche.value if demarche else None)
+    named = clean_text(demarche.value if demarche else "").upper()
+    wanted = TEMPLATE_BY_DEMARCHE.get(named, DEFAULT_TEMPLATE)
+    by_demarche = known.get(wanted, known[DEFAULT_TEMPLATE])
     declared = known.get(raw.template_id)
     if declared is None:
         detail = (f"modèle « {raw.template_id} » inconnu de cet outil" if raw.template_id
@@ -218,6 +233,12 @@ def _choose_template(raw: RawWorkbook) -> Template:
         raw.issue("MODELE_VERSION_RECENTE", template=declared.id, version=raw.template_version,
                   known=declared.version)
     return declared
+
+
+@functools.lru_cache(maxsize=1)
+def _known_templates() -> dict[str, Template]:
+    # Templates do not change during a run; listing them stats and loads every file.
+    return {t.id: t for t in list_templates()}
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -231,57 +252,35 @@ class _SheetCells:
 
     def __init__(self, path: Path, kind: str, book: CalamineWorkbook, facts: PackageFacts) -> None:
         self.path, self.kind, self.book, self.facts = path, kind, book, facts
-        self._parts: dict[str, str] | None = None
+        self._sheets: dict[str, CalamineSheet] = {}
         self._ods: dict[str, SheetFacts] | None = None
 
+    def sheet(self, name: str) -> CalamineSheet:
+        if name not in self._sheets:
+            if self.kind != "ods":
+                check_sheet(self.facts, name)  # a sheet not checked up front, before calamine reads it
+            self._sheets[name] = self.book.get_sheet_by_name(name)
+        return self._sheets[name]
+
     def rows(self, name: str) -> list[list[object]]:
-        return [list(r) for r in self.book.get_sheet_by_name(name).to_python(skip_empty_area=False)]
+        return [list(r) for r in self.sheet(name).to_python(skip_empty_area=False)]
 
     def errors(self, name: str) -> dict[tuple[int, int], str]:
         if self.kind == "ods":
             return self._ods_facts().get(name, ({}, []))[0]
-        part = self._sheet_parts().get(name, "")
+        part = self.facts.sheet_parts.get(name, "")
         return {_cell_position(ref): text for ref, text in self.facts.error_cells.get(part, {}).items()}
 
     def merged(self, name: str) -> list[Merge]:
         if self.kind == "ods":
             return self._ods_facts().get(name, ({}, []))[1]
-        ranges = self.book.get_sheet_by_name(name).merged_cell_ranges or []
+        ranges = self.sheet(name).merged_cell_ranges or []
         return [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in ranges]
-
-    def _sheet_parts(self) -> dict[str, str]:
-        if self._parts is None:
-            self._parts = _sheet_parts(self.facts) if self.facts.error_cells else {}
-        return self._parts
 
     def _ods_facts(self) -> dict[str, SheetFacts]:
         if self._ods is None:
             self._ods = _ods_cell_facts(self.path)
         return self._ods
-
-
-_SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\b([^>]*)/?>")
-_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*)/?>")
-_ATTRIBUTE = re.compile(rb"([\w:]+)=\"([^\"]*)\"")
-
-
-def _attributes(text: bytes) -> dict[str, str]:
-    return {k.decode().rpartition(":")[2]: html.unescape(v.decode("utf-8", "replace"))
-            for k, v in _ATTRIBUTE.findall(text)}
-
-
-def _sheet_parts(facts: PackageFacts) -> dict[str, str]:
-    """Map sheet names to their worksheet part (lower-case path), from workbook.xml and its rels."""
-    targets = {}
-    for match in _RELATIONSHIP.finditer(facts.parts.get("xl/_rels/workbook.xml.rels", b"")):
-        attributes = _attributes(match.group(1))
-        target = attributes.get("Target", "").replace("\\", "/").lstrip("/")
-        targets[attributes.get("Id", "")] = target if target.startswith("xl/") else f"xl/{target}"
-    parts = {}
-    for match in _SHEET_ELEMENT.finditer(facts.parts.get("xl/workbook.xml", b"")):
-        attributes = _attributes(match.group(1))
-        parts[attributes.get("name", "")] = targets.get(attributes.get("id", ""), "").lower()
-    return parts
 
 
 def _cell_position(ref: str) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from camf_excel.indicators import late_flag
 from camf_excel.issues import make_issue
-from camf_excel.model import Column, Issue
+from camf_excel.model import Column, Issue, Template
 from camf_excel.normalise import (
     clean_text,
     fold,
@@ -92,7 +92,9 @@ class _Checker:
         self.requested_periode = periode
         self.issues: list[Issue] = list(raw.issues)
         self.flagged: set[tuple[int | None, str]] = set()  # cells (row, key) that have an issue
-        self.lookups = {name: list_lookup(spec) for name, spec in self.template.lists.items()}
+        self.lookups = _list_lookups(self.template)
+        self.columns = {column.key: column for column in self.template.columns}
+        self.letters = {col: cell_name(0, col)[:-1] for col in raw.columns.values()}
 
     def run(self) -> WorkbookResult:
         identification = self._identification()
@@ -102,8 +104,10 @@ class _Checker:
         self._workbook_rules(actions)
         if self.raw.plan_sheet and self.raw.header_index >= 0 and not actions:
             self._issue("AUCUNE_ACTION", sheet=self.raw.plan_sheet)
-        cells = [i for i in self.issues if i.row is not None and i.sheet == self.raw.plan_sheet]
-        others = [i for i in self.issues if i not in cells]
+        cells, others = [], []
+        for issue in self.issues:
+            on_plan = issue.row is not None and issue.sheet == self.raw.plan_sheet
+            (cells if on_plan else others).append(issue)
         order = self.raw.columns
         cells.sort(key=lambda i: (i.row, order.get(i.column, 10_000)))
         for action in actions:
@@ -160,15 +164,17 @@ class _Checker:
 
     # -- one action ----------------------------------------------------------------------
     def _action(self, row: PlanRow, years: tuple[int, int] | None, periode: object) -> Values:
-        action: Values = {"source_file": self.raw.file, "source_row": row.number}
+        number = row.number
+        action: Values = dict.fromkeys(self.columns)
+        action.update(source_file=self.raw.file, source_row=number)
         cells: dict[str, str] = {}
         for key, col in self.raw.columns.items():
-            column = self.template.column(key)
-            cells[key] = cell_name(row.index, col)
-            where = {"sheet": self.raw.plan_sheet, "cell": cells[key], "row": row.number, "column": key}
-            action[key] = self._cell_value(row, column, where)
-        for column in self.template.columns:
-            action.setdefault(column.key, None)
+            cells[key] = f"{self.letters[col]}{number}"
+            raw_value = row.values[key]
+            if (raw_value == "" or raw_value is None) and key not in row.errors:
+                continue  # most follow-up cells are empty: nothing to read
+            where = {"sheet": self.raw.plan_sheet, "cell": cells[key], "row": number, "column": key}
+            action[key] = self._cell_value(row, self.columns[key], where)
         action[EXTRA_KEY] = json.dumps(row.extras, ensure_ascii=False, default=str) if row.extras else None
         action["en_retard"] = late_flag(action, periode, self.template) or None
         action["_cells"] = cells
@@ -181,8 +187,13 @@ class _Checker:
             code = "FORMULE_ERREUR" if column.kind == "formula" else "CELLULE_ERREUR"
             self._issue(code, value=row.errors[column.key], header=column.header, **where)
             return None
-        if column.kind == "formula":
+        if column.kind == "formula" or raw_value is None or raw_value == "":
             return None
+        if column.kind == "text":
+            text, cleaned = clean_cell_text(raw_value)
+            if cleaned:
+                self._issue("TEXTE_NETTOYE", value=raw_value, **where)
+            return text or None
         if column.kind == "list":
             return self._list_value(raw_value, column, where)
         value, note = self._parse(raw_value, column.kind, column.list)
@@ -192,8 +203,6 @@ class _Checker:
                 code = "POURCENTAGE_INVALIDE"
             self._issue(code, value=raw_value, header=column.header, detail=note, **where)
             return None
-        if column.kind == "text" and clean_cell_text(raw_value)[1]:
-            self._issue("TEXTE_NETTOYE", value=raw_value, **where)
         return value
 
     def _list_value(self, raw_value: object, column: Column, where: dict[str, object]) -> object:
@@ -350,6 +359,17 @@ _PARSERS: dict[str, Callable[[object], tuple[object, str | None]]] = {
 }
 _NOTE_CODES = {"integer": "NOMBRE_INVALIDE", "number": "NOMBRE_INVALIDE", "percent": "NOMBRE_INVALIDE",
                "date": "DATE_INVALIDE"}
+
+
+_LIST_LOOKUPS: dict[tuple[str, str, str], dict[str, Mapping[str, str]]] = {}
+
+
+def _list_lookups(template: Template) -> dict[str, Mapping[str, str]]:
+    """Return every list's lookup of the template, built once per template."""
+    key = (template.id, template.version, template.source)
+    if key not in _LIST_LOOKUPS:
+        _LIST_LOOKUPS[key] = {name: list_lookup(spec) for name, spec in template.lists.items()}
+    return _LIST_LOOKUPS[key]
 
 
 def _plan_years(identification: Values) -> tuple[int, int] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -74,17 +75,26 @@ def _serve(connection: Connection, function: Callable[..., Any], budget: int) ->
 
 
 class _Worker:
+    """A child process and the tasks sent to it, oldest first (the one it is working on)."""
+
     def __init__(self, context: Any, function: Callable[..., Any], budget: int) -> None:
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child, function, budget), daemon=True)
         self.process.start()
         child.close()
-        self.task: int | None = None
+        self.tasks: deque[int] = deque()
         self.deadline = 0.0
 
     def give(self, index: int, args: tuple[Any, ...], timeout: float) -> None:
-        self.task, self.deadline = index, time.monotonic() + timeout
+        if not self.tasks:
+            self.deadline = time.monotonic() + timeout
+        self.tasks.append(index)
         self.connection.send((index, args))
+
+    def finished(self, timeout: float) -> int:
+        """Drop the current task; the next one (already sent) starts its clock now."""
+        self.deadline = time.monotonic() + timeout
+        return self.tasks.popleft()
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -102,47 +112,50 @@ def run_isolated(function: Callable[..., Any], tasks: Sequence[tuple[Any, ...]],
                  timeout: float = TIMEOUT_SECONDS, budget: int = MEMORY_BUDGET) -> Iterator[tuple[int, Any]]:
     """Yield (task index, result or Failure) as tasks finish, each call in a capped child process.
 
-    `function` must be importable by name (a module-level function); results must pickle.
+    `function` must be importable by name (a module-level function); results must pickle. Each
+    worker has one task queued behind the current one, so it never waits for the parent.
     """
     if not tasks:
         return
     context = _context()
-    pending = list(range(len(tasks)))[::-1]
+    pending = deque(range(len(tasks)))
     workers = [_Worker(context, function, budget) for _ in range(min(jobs or default_jobs(), len(tasks)))]
     try:
         yield from _dispatch(context, function, budget, tasks, pending, workers, timeout)
     finally:
         for worker in workers:
-            worker.stop(kill=worker.task is not None)
+            worker.stop(kill=bool(worker.tasks))
 
 
 def _dispatch(context: Any, function: Callable[..., Any], budget: int, tasks: Sequence[tuple[Any, ...]],
-              pending: list[int], workers: list[_Worker], timeout: float) -> Iterator[tuple[int, Any]]:
+              pending: deque[int], workers: list[_Worker], timeout: float) -> Iterator[tuple[int, Any]]:
     for worker in workers:
         _feed(worker, pending, tasks, timeout)
-    while any(worker.task is not None for worker in workers):
-        busy = [w for w in workers if w.task is not None]
+    while any(worker.tasks for worker in workers):
+        busy = [w for w in workers if w.tasks]
         soonest = min(w.deadline for w in busy)
         ready = wait([w.connection for w in busy], timeout=max(0.0, soonest - time.monotonic()))
         for position, worker in enumerate(workers):
-            if worker.task is None:
+            if not worker.tasks:
                 continue
             outcome = _outcome(worker, ready, timeout)
             if outcome is None:
                 continue
             index, result, healthy = outcome
             if not healthy:
+                # The task it was working on failed; the one queued behind it is innocent: retry it.
+                pending.extendleft(reversed(list(worker.tasks)[1:]))
                 worker.stop(kill=True)
                 workers[position] = _Worker(context, function, budget)
-            workers[position].task = None
+            else:
+                worker.finished(timeout)
             yield index, result
             _feed(workers[position], pending, tasks, timeout)
 
 
 def _outcome(worker: _Worker, ready: list[Any], timeout: float) -> tuple[int, Any, bool] | None:
     """Return (task, result, worker still usable), or None while the task is still running."""
-    task = worker.task
-    assert task is not None
+    task = worker.tasks[0]
     if worker.connection in ready:
         try:
             index, result = worker.connection.recv()
@@ -159,8 +172,8 @@ def _outcome(worker: _Worker, ready: list[Any], timeout: float) -> tuple[int, An
     return None
 
 
-def _feed(worker: _Worker, pending: list[int], tasks: Sequence[tuple[Any, ...]], timeout: float) -> None:
-    if pending:
-        index = pending.pop()
+def _feed(worker: _Worker, pending: deque[int], tasks: Sequence[tuple[Any, ...]], timeout: float) -> None:
+    """Keep two tasks with the worker: the one it works on and the next."""
+    while pending and len(worker.tasks) < 2:
+        index = pending.popleft()
         worker.give(index, tasks[index], timeout)
-
