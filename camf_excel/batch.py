@@ -7,7 +7,7 @@ call `check_files`, which keeps every file's result and every file left aside.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from camf_excel.workers import Failure, run_isolated
 IDENTITY_KEYS = ("organisation", "code_geo", "mrc", "region", "demarche", "periode")
 SOURCE_KEYS = ("source_file", "source_row")
 PARALLEL_FROM = 4  # below this, one worker process does the job
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,21 @@ class ReadWorkbook:
 
 
 def check_files(paths: Sequence[str | Path], periode: int | None = None, jobs: int | None = None,
-                today: dt.date | None = None) -> CheckRun:
-    """Walk the inputs and check every workbook found, each in a capped child process."""
+                today: dt.date | None = None, progress: Progress | None = None) -> CheckRun:
+    """Walk the inputs and check every workbook found, each in a capped child process.
+
+    `progress(done, total)` is called as each file is finished (in any order).
+    """
     files, skipped = walk_inputs([Path(p) for p in paths])
     notices = tuple(make_issue("FICHIER_IGNORE", str(entry.path), detail=entry.reason)
                     for entry in skipped if not entry.silent)
     tasks = [(str(path), periode, today) for path in files]
     results: list[WorkbookResult | None] = [None] * len(tasks)
     workers = jobs if jobs is not None else (1 if len(tasks) < PARALLEL_FROM else None)
-    for index, outcome in run_isolated(check_workbook, tasks, jobs=workers):
+    for done, (index, outcome) in enumerate(run_isolated(check_workbook, tasks, jobs=workers), start=1):
         results[index] = _as_result(tasks[index][0], outcome)
+        if progress is not None:
+            progress(done, len(tasks))
     return CheckRun(tuple(r for r in results if r is not None), tuple(skipped), notices)
 
 

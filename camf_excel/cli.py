@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
-from camf_excel import __version__
+from camf_excel import __version__, consolidation
 from camf_excel.annotate import annotate_workbook
 from camf_excel.batch import CheckRun, check_files, issues_frame
 from camf_excel.errors import CamfError, PlanError
 from camf_excel.files import refuse_existing, refuse_input_as_output
 from camf_excel.generate import generate_batch, generate_workbook
 from camf_excel.issues import display_value
-from camf_excel.report import REPORT_FORMATS, qualified_cell, write_issues_report
+from camf_excel.report import (
+    OUTPUT_WORKBOOK,
+    REPORT_FORMATS,
+    output_files,
+    qualified_cell,
+    write_consolidation,
+    write_issues_report,
+)
 from camf_excel.templates import list_templates
 from camf_excel.validation import WorkbookResult
 
@@ -208,6 +216,135 @@ def _annotate(run: CheckRun, folder: Path, force: bool) -> None:
                         fg="yellow", err=True)
             continue
         click.echo(f"Copie annotée : {target}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
+              help="Dossier où écrire consolidation.xlsx et les tables CSV et Parquet.")
+@click.option("--territories", "territories", type=click.Path(path_type=Path), default=None,
+              help="Fichier des territoires attendus : CSV simple (code, municipalite, mrc, region) "
+                   "ou MUN.csv du répertoire du MAMH.")
+@click.option("--periode", type=int, default=None, help="Ne consolider que cette année de suivi.")
+@click.option("--force", is_flag=True, help="Écrire dans un dossier de sortie qui n'est pas vide.")
+@click.option("-q", "--quiet", is_flag=True, help="Pas de barre de progression.")
+@reports_errors
+def consolidate(paths: tuple[Path, ...], outdir: Path, territories: Path | None, periode: int | None,
+                force: bool, quiet: bool) -> None:
+    """Consolide les classeurs reçus en un rapport : statuts, retards, obstacles, complétude.
+
+    Les dossiers sont parcourus en entier ; les fichiers de verrouillage, les fichiers cachés
+    et ceux qui ne sont pas des classeurs sont signalés et laissés de côté. Deux classeurs
+    d'une même organisation pour une même période : le plus récent est retenu (date de mise
+    à jour, puis version du modèle, puis nom de fichier), l'autre est mis de côté.
+
+    \b
+    Code de sortie : 0 tout consolidé ; 1 consolidé, mais des fichiers refusés ou mis de côté
+    (nommés) ; 2 rien de consolidé ou arguments invalides.
+
+    \b
+    Exemples :
+      camf-excel consolidate recus/ -o rapport/
+      camf-excel consolidate recus/ -o rapport/ --territories MUN.csv --periode 2026 --force
+    """
+    _refuse_output_folder(outdir, paths, force)
+    with _progress_bar(quiet) as progress:
+        result = consolidation.consolidate(list(paths), territories, periode, progress=progress)
+    summary = result.summary
+    if not summary.files_consolidated:
+        show_consolidation(result)
+        _fail("Aucun classeur consolidé : rien n'a été écrit.")
+    write_consolidation(result, outdir, force)
+    show_consolidation(result)
+    click.echo(f"\nRapport écrit : {outdir / OUTPUT_WORKBOOK} (tables CSV et Parquet dans {outdir})")
+    sys.exit(EXIT_OK if summary.complete else EXIT_PARTIAL)
+
+
+def _refuse_output_folder(outdir: Path, inputs: tuple[Path, ...], force: bool) -> None:
+    """Refuse, before reading anything, an output folder that would clobber or be read back."""
+    if outdir.is_dir() and any(outdir.iterdir()) and not force:
+        _fail(f"Erreur : le dossier de sortie {outdir} existe déjà et n'est pas vide. "
+              "Utilisez --force pour remplacer les fichiers qu'il contient.")
+    for given in inputs:
+        if given.is_dir() and outdir.resolve().is_relative_to(given.resolve()):
+            _fail(f"Erreur : le dossier de sortie {outdir} est dans le dossier lu {given} : le rapport "
+                  "serait relu comme un classeur reçu ; choisissez un dossier de sortie ailleurs.")
+        if given.is_file() and any(given.resolve() == path.resolve() for path in output_files(outdir)):
+            _fail(f"Erreur : {given} est à la fois une entrée et une sortie ; l'entrée n'est jamais écrasée.")
+
+
+@contextmanager
+def _progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """Yield a progress callback drawing a bar on stderr when it is a terminal, else None."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    bars: list[Any] = []
+
+    def advance(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label="Lecture des classeurs", file=sys.stderr))
+            bars[0].__enter__()
+        bars[0].update(done - bars[0].pos)
+
+    try:
+        yield advance
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+
+
+LISTED = 15  # names shown on the terminal before "and N more"
+
+
+def show_consolidation(result: consolidation.Consolidation) -> None:
+    """Print the one-screen summary: accounting, figures, who is missing, what was refused."""
+    s = result.summary
+    click.secho(f"Consolidation : {s.files_found} fichier(s) trouvé(s) — {s.files_consolidated} "
+                f"consolidé(s), {s.files_refused} refusé(s), {s.files_set_aside} mis de côté, "
+                f"{s.files_other_period} d'une autre période, {s.files_ignored} ignoré(s)", bold=True)
+    click.echo(f"Lignes : {s.rows_read} lues = {s.rows_consolidated} consolidées + "
+               f"{s.rows_rejected} écartées")
+    organisations = result.organisations
+    actions = int(organisations["actions"].sum())
+    realised = int(organisations[consolidation.status_key("Réalisée")].sum()) if actions else 0
+    share = f"{100 * realised / actions:.1f}".replace(".", ",") if actions else "0"
+    click.echo(f"Organisations : {len(organisations)} ; actions : {actions} ; réalisées : {share} % ; "
+               f"en retard : {int(organisations['en_retard'].sum())}")
+    issues = result.issues
+    errors = int((issues["severity"] == "erreur").sum())
+    click.echo(f"Validation : {errors} erreur(s), {len(issues) - errors} avertissement(s) "
+               "(détail : feuille Validation)")
+    _show_completeness(result)
+    _show_sources(result.sources)
+
+
+def _show_completeness(result: consolidation.Consolidation) -> None:
+    s = result.summary
+    if s.expected is None:
+        click.echo("Complétude : sans --territories, la liste des organisations attendues est inconnue")
+        return
+    click.echo(f"Complétude : {s.received} reçue(s) sur {s.expected} attendue(s)")
+    table = result.completeness
+    missing = table[(table["attendu"] == True) & (table["recu"] == False)]  # noqa: E712
+    for row in missing.head(LISTED).itertuples(index=False):
+        contact = f" — {row.courriel}" if isinstance(row.courriel, str) and row.courriel else ""
+        click.echo(f"  sans classeur : {display_value(row.organisation)} ({display_value(row.mrc)}){contact}")
+    if len(missing) > LISTED:
+        click.echo(f"  … et {len(missing) - LISTED} autre(s) : voir completude.csv")
+
+
+def _show_sources(sources: Any) -> None:
+    styles = {consolidation.REFUSED: ("refusé", "red"), consolidation.SET_ASIDE: ("mis de côté", "yellow"),
+              consolidation.OTHER_PERIOD: ("autre période", "bright_black"),
+              consolidation.IGNORED: ("ignoré", "bright_black")}
+    for status, (label, colour) in styles.items():
+        rows = sources[sources["statut"] == status]
+        for row in rows.head(LISTED).itertuples(index=False):
+            click.secho(f"  {label} : {display_value(row.source_file)} — {display_value(row.motif)}",
+                        fg=colour)
+        if len(rows) > LISTED:
+            click.secho(f"  … et {len(rows) - LISTED} autre(s) « {label} » : voir sources.csv", fg=colour)
 
 
 SEVERITY_STYLES = {"erreur": {"fg": "red", "bold": True}, "avertissement": {"fg": "yellow"}}

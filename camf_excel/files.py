@@ -1,17 +1,20 @@
-"""File-system safety: atomic, non-clobbering writes."""
+"""File-system safety: atomic, non-clobbering writes, safe input walks, formats sniffed from bytes."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import html
+import io
 import os
 import re
+import shutil
 import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +59,34 @@ def write_atomically(path: Path, data: bytes, force: bool = False) -> Path:
             Path(temporary).unlink()
     _fsync_directory(path.parent)
     return path
+
+
+def write_directory(folder: Path, files: Mapping[str, bytes], force: bool = False) -> list[Path]:
+    """Write several files into folder as one step: all of them, or none.
+
+    A folder that exists and holds anything is refused without force. The files are first
+    written into a hidden temporary folder beside it; a new folder is then one rename, and an
+    existing one receives each file by a rename (which replaces an older output at once).
+    """
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder} existe et n'est pas un dossier : choisissez un autre nom de dossier.")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise OutputExistsError(f"Le dossier de sortie {folder} existe déjà et n'est pas vide. "
+                                "Utilisez --force pour remplacer les fichiers qu'il contient.")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".camf-", dir=folder.parent))
+    try:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        if not folder.exists():
+            staging.rename(folder)
+        else:
+            for name in files:
+                (staging / name).replace(folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _fsync_directory(folder)
+    return [folder / name for name in files]
 
 
 def _link_without_clobbering(temporary: Path, path: Path) -> None:
@@ -594,3 +625,21 @@ def _opendocument_kind(archive: zipfile.ZipFile, members: dict[str, str]) -> Sni
     if manifest and b"encryption-data" in _read_capped(archive, manifest):
         return _sniffed("encrypted")
     return _sniffed("ods")
+
+
+def read_csv_rows(path: Path) -> list[list[str]]:
+    """Return a CSV file's rows: UTF-8 (with or without BOM) or Windows-1252, comma, semicolon or tab.
+
+    Excel in French writes « CSV (séparateur : point-virgule) » in Windows-1252; the delimiter
+    is the one the first line uses most.
+    """
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    if "\x00" in text:
+        raise InputError("ce n'est pas un fichier CSV ni un classeur")
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(";,\t", key=first_line.count)
+    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]

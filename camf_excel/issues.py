@@ -144,6 +144,19 @@ CATALOGUE: dict[str, Entry] = {
     "COMMENTAIRE_MANQUANT": _entry(WARNING, _CELL, "action abandonnée ou reportée sans explication",
                                    "action « {statut} » sans commentaire : expliquez pourquoi dans "
                                    "« Commentaires »"),
+    # -- consolidation
+    "CLASSEUR_MIS_DE_COTE": _entry(WARNING, _FILE, "deuxième classeur pour une organisation et une "
+                                   "période (conflit)",
+                                   "même organisation et même période ({periode}) que {kept} : ce "
+                                   "classeur est mis de côté ({reason}) et ses {rows} ligne(s) ne sont "
+                                   "pas consolidées ; retirez le fichier en trop ou corrigez sa feuille "
+                                   "Identification"),
+    "TERRITOIRE_INTROUVABLE": _entry(WARNING, _IDENT, "organisation absente du fichier des territoires",
+                                     "« {organisation} » : {detail} ; vérifiez le nom et le code "
+                                     "géographique dans la feuille Identification"),
+    "CODE_GEO_DISCORDANT": _entry(WARNING, _IDENT, "code géographique d'une autre municipalité",
+                                  "« {organisation} » : {detail} ; corrigez le code géographique dans "
+                                  "la feuille Identification"),
 }
 
 

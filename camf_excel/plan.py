@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook
 
 from camf_excel.errors import InputError, PlanError
-from camf_excel.files import check_zip_workbook, sniff_format
+from camf_excel.files import check_zip_workbook, read_csv_rows, sniff_format
 from camf_excel.model import Column, Template
 from camf_excel.normalise import (
     clean_text,
@@ -82,7 +80,10 @@ def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
     if sniffed.kind in SPREADSHEET_KINDS:
         return _read_spreadsheet(path)
     if sniffed.text:
-        return _read_csv(path), None
+        try:
+            return read_csv_rows(path), None
+        except InputError as error:
+            raise PlanError(str(path), [str(error)]) from error
     raise PlanError(str(path), [sniffed.message or sniffed.kind])
 
 
@@ -101,19 +102,6 @@ def _read_spreadsheet(path: Path) -> tuple[list[list[object]], str]:
         raise PlanError(str(path), [f"classeur illisible ou endommagé ({error}) : ouvrez-le et "
                                     "enregistrez-le de nouveau en .xlsx"]) from error
     return [list(r) for r in rows], chosen
-
-
-def _read_csv(path: Path) -> list[list[object]]:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel-fr « CSV (séparateur : point-virgule) »
-    if "\x00" in text:
-        raise PlanError(str(path), ["ce n'est pas un fichier CSV ni un classeur"])
-    first_line = text.split("\n", 1)[0]
-    delimiter = max(";,\t", key=first_line.count)
-    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
 
 
 def _find_header(rows: Sequence[Sequence[object]], template: Template,

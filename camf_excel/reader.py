@@ -229,7 +229,7 @@ def _choose_template(raw: RawWorkbook) -> Template:
                   else "classeur sans identité de modèle camf-excel")
         raw.issue("MODELE_INCONNU", detail=detail, template=by_demarche.id)
         return by_demarche
-    if _version_key(raw.template_version) > _version_key(declared.version):
+    if version_key(raw.template_version) > version_key(declared.version):
         raw.issue("MODELE_VERSION_RECENTE", template=declared.id, version=raw.template_version,
                   known=declared.version)
     return declared
@@ -241,7 +241,8 @@ def _known_templates() -> dict[str, Template]:
     return {t.id: t for t in list_templates()}
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
+    """Return a template version as numbers, to compare "1.10" after "1.9"."""
     return tuple(int(part) for part in re.findall(r"\d+", version))
 
 

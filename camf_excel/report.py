@@ -9,18 +9,23 @@ change made — and every field is quoted so an embedded line break stays in its
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 import xlsxwriter
+from xlsxwriter.format import Format
 from xlsxwriter.utility import quote_sheetname
+from xlsxwriter.worksheet import Worksheet
 
-from camf_excel.files import write_atomically
-from camf_excel.writer import FORMULA_PREFIXES, WORKBOOK_OPTIONS
+from camf_excel.consolidation import Consolidation, Summary, status_key
+from camf_excel.files import write_atomically, write_directory
+from camf_excel.templates import DEFAULT_TEMPLATE, load_template
+from camf_excel.writer import FORMULA_PREFIXES, NUMBER_FORMATS, STATUS_COLOURS, WORKBOOK_OPTIONS
 
 REPORT_HEADERS = {"severity": "Gravité", "code": "Code", "file": "Fichier", "sheet": "Feuille",
                   "cell": "Cellule", "row": "Ligne", "column": "Colonne", "value": "Valeur lue",
@@ -123,6 +128,16 @@ class _ReportFormats:
         self.quoted = book.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
         self.severity = {name: book.add_format({"bg_color": colour, "valign": "top"})
                          for name, colour in SEVERITY_COLOURS.items()}
+        self.title = book.add_format({"bold": True, "font_size": 14, "font_color": "#1F4E78"})
+        self.date = book.add_format({"num_format": NUMBER_FORMATS["date"]})
+        self.percent = book.add_format({"num_format": '0.0\\ "%"'})
+        self.money = book.add_format({"num_format": NUMBER_FORMATS["number"]})
+
+    def number_format(self, key: str) -> Format | None:
+        """Return the number format of a column: percent, dollars, or none."""
+        if key in _PERCENT_KEYS:
+            return self.percent
+        return self.money if key in _MONEY_KEYS else None
 
 
 def write_text(sheet: object, row: int, col: int, value: object, formats: _ReportFormats) -> None:
@@ -139,8 +154,9 @@ def write_text(sheet: object, row: int, col: int, value: object, formats: _Repor
         raise ValueError(f"xlsxwriter refused cell ({row}, {col}): {result}")
 
 
-def _write_issue_sheet(book: xlsxwriter.Workbook, formats: _ReportFormats, issues: pd.DataFrame) -> None:
-    sheet = book.add_worksheet("Problèmes")
+def _write_issue_sheet(book: xlsxwriter.Workbook, formats: _ReportFormats, issues: pd.DataFrame,
+                       name: str = "Problèmes") -> None:
+    sheet = book.add_worksheet(name)
     columns = list(REPORT_HEADERS)
     for col, key in enumerate(columns):
         sheet.write_string(0, col, REPORT_HEADERS[key], formats.header)
@@ -177,3 +193,218 @@ def _counts_by_file(issues: pd.DataFrame) -> Sequence[tuple[str, int, int]]:
     table = pd.crosstab(issues["file"], issues["severity"])
     return [(str(file), int(table.loc[file].get("erreur", 0)), int(table.loc[file].get("avertissement", 0)))
             for file in table.index]
+
+
+# --- the consolidation's outputs ----------------------------------------------------------------
+
+OUTPUT_WORKBOOK = "consolidation.xlsx"
+TABLE_OUTPUTS = ("actions", "organisations", "validation", "completude")
+LABELS = {
+    "organisation": "Organisation", "type": "Type", "code_geo": "Code géographique", "mrc": "MRC",
+    "region": "Région", "demarche": "Démarche", "periode": "Période", "annee_debut": "Début du plan",
+    "annee_fin": "Fin du plan", "actions": "Actions", "sans_statut": "Sans statut",
+    "pct_realisees": "% réalisées", "en_retard": "En retard", "avancement_moyen": "Avancement moyen (%)",
+    "budget_prevu": "Budget prévu ($)", "budget_reel": "Budget utilisé ($)",
+    "date_maj": "Dernière mise à jour", "erreurs": "Erreurs", "avertissements": "Avertissements",
+    "periode_precedente": "Période précédente", "nouvellement_realisees": "Réalisées depuis",
+    "nouvellement_en_retard": "En retard depuis", "template_version": "Version du modèle",
+    "template_id": "Modèle", "source_file": "Fichier", "source_row": "Ligne",
+    "organisations": "Organisations", "attendues": "Attendues", "recues": "Reçues",
+    "taux_reponse": "Taux de réponse (%)", "champ": "Champ d'action", "recu": "Reçu",
+    "courriel": "Courriel", "attendu": "Attendu", "remarque": "Remarque", "statut": "Statut",
+    "motif": "Motif", "format": "Format", "octets": "Octets", "sha256": "SHA-256",
+    "date_maj_fichier": "Date de mise à jour du fichier", "lignes_lues": "Lignes lues",
+    "lignes_consolidees": "Lignes consolidées", "lignes_rejetees": "Lignes écartées",
+    "colonnes_supplementaires": "Colonnes ajoutées",
+}
+_PERCENT_KEYS = frozenset({"pct_realisees", "avancement", "avancement_moyen", "taux_reponse"})
+_MONEY_KEYS = frozenset({"budget_prevu", "budget_reel"})
+_WIDE_KEYS = {"action": 60, "objectif": 40, "obstacles": 50, "commentaires": 50, "message": 90,
+              "source_file": 45, "motif": 50, "remarque": 40, "indicateur": 35, "prochaines_etapes": 40,
+              "sha256": 20, "organisation": 28, "mrc": 24, "region": 24, "champ": 32}
+
+
+def output_files(outdir: Path) -> list[Path]:
+    """Return the paths that write_consolidation writes into outdir."""
+    names = [OUTPUT_WORKBOOK, *(f"{t}.{ext}" for t in TABLE_OUTPUTS for ext in ("csv", "parquet")),
+             "sources.csv"]
+    return [outdir / name for name in names]
+
+
+def consolidation_outputs(consolidation: Consolidation) -> dict[str, bytes]:
+    """Return every output of a consolidation by file name: the workbook, CSV and Parquet tables."""
+    tables = {"actions": consolidation.actions, "organisations": consolidation.organisations,
+              "validation": sort_issues(consolidation.issues), "completude": consolidation.completeness}
+    outputs = {OUTPUT_WORKBOOK: consolidated_workbook(consolidation)}
+    for name, frame in tables.items():
+        outputs[f"{name}.csv"] = csv_bytes(frame)
+        outputs[f"{name}.parquet"] = parquet_bytes(frame)
+    outputs["sources.csv"] = csv_bytes(consolidation.sources)
+    return outputs
+
+
+def write_consolidation(consolidation: Consolidation, outdir: str | Path, force: bool = False) -> list[Path]:
+    """Write the consolidation's outputs into outdir, all at once; return the paths written."""
+    return write_directory(Path(outdir), consolidation_outputs(consolidation), force)
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """Return a frame as Parquet: raw text kept as read (no neutralisation), types kept."""
+    buffer = io.BytesIO()
+    frame.reset_index(drop=True).to_parquet(buffer, engine="pyarrow", index=False, compression="zstd")
+    return buffer.getvalue()
+
+
+def consolidated_workbook(consolidation: Consolidation) -> bytes:
+    """Return consolidation.xlsx: synthesis with charts, then one filterable sheet per table."""
+    output = io.BytesIO()
+    book = xlsxwriter.Workbook(output, WORKBOOK_OPTIONS)
+    formats = _ReportFormats(book)
+    labels = _labels(consolidation.statuses)
+    _write_synthesis(book, formats, consolidation, labels)
+    c = consolidation
+    for name, frame in (("Organisations", c.organisations), ("Champs d'action", c.champs),
+                        ("Actions", c.actions), ("Obstacles", c.obstacles), ("Bons coups", c.successes),
+                        ("Complétude", c.completeness)):
+        _write_frame(book.add_worksheet(name), formats, frame, labels)
+    _write_issue_sheet(book, formats, sort_issues(c.issues), "Validation")
+    _write_frame(book.add_worksheet("Sources"), formats, c.sources, labels)
+    book.set_properties({"title": "Consolidation camf-excel", "author": "camf-excel"})
+    book.set_custom_property("camf_output", "consolidation")
+    book.close()
+    return output.getvalue()
+
+
+def _labels(statuses: Sequence[str]) -> dict[str, str]:
+    labels = {c.key: c.header for c in load_template(DEFAULT_TEMPLATE).columns}
+    labels.update(LABELS)
+    labels.update({status_key(s): s for s in statuses})
+    return labels
+
+
+class _ColumnWriter:
+    """Writes one column's cells by the column's type: never a formula, numbers as numbers."""
+
+    def __init__(self, key: str, series: pd.Series, formats: _ReportFormats) -> None:
+        self.format = formats.number_format(key)
+        if pd.api.types.is_bool_dtype(series.dtype):
+            self.kind = "bool"
+        elif pd.api.types.is_numeric_dtype(series.dtype):
+            self.kind = "number"
+        else:
+            self.kind = "any"
+        self.formats = formats
+
+    def write(self, sheet: Worksheet, row: int, col: int, value: object) -> None:
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            return
+        if self.kind == "number":
+            sheet.write_number(row, col, value, self.format)
+        elif self.kind == "bool" or isinstance(value, bool):
+            sheet.write_string(row, col, "Oui" if value else "Non")
+        elif isinstance(value, dt.date):
+            sheet.write_datetime(row, col, value, self.formats.date)
+        elif isinstance(value, int | float):
+            sheet.write_number(row, col, value, self.format)
+        else:
+            text = str(value)
+            sheet.write_string(row, col, text, self.formats.quoted if text.startswith(FORMULA_PREFIXES)
+                               else None)
+
+
+def _write_frame(sheet: Worksheet, formats: _ReportFormats, frame: pd.DataFrame, labels: Mapping[str, str],
+                 first_row: int = 0) -> None:
+    """Write a table: French headers, typed cells, frozen header row, filters, widths."""
+    columns = list(frame.columns)
+    for col, key in enumerate(columns):
+        sheet.write_string(first_row, col, labels.get(key, key), formats.header)
+        sheet.set_column(col, col, _WIDE_KEYS.get(key, 14))
+    writers = [_ColumnWriter(key, frame[key], formats) for key in columns]
+    for row, values in enumerate(frame.itertuples(index=False, name=None), start=first_row + 1):
+        for col, value in enumerate(values):
+            writers[col].write(sheet, row, col, value)
+    sheet.freeze_panes(first_row + 1, 0)
+    sheet.autofilter(first_row, 0, first_row + max(len(frame), 1), max(len(columns) - 1, 0))
+
+
+def _write_synthesis(book: xlsxwriter.Workbook, formats: _ReportFormats, consolidation: Consolidation,
+                     labels: Mapping[str, str]) -> None:
+    """The first sheet: the accounting, the table by MRC and by région, and two native charts."""
+    sheet = book.add_worksheet("Synthèse par MRC")
+    summary = consolidation.summary
+    sheet.write_string(0, 0, "Consolidation des classeurs de suivi", formats.title)
+    sheet.write_string(1, 0, _summary_line(summary))
+    mrcs = _with_received_first(consolidation.mrcs)
+    top = 3
+    _write_frame(sheet, formats, mrcs, labels, first_row=top)
+    regions = _with_received_first(consolidation.regions)
+    region_top = top + len(mrcs) + 3
+    sheet.write_string(region_top - 1, 0, "Par région", formats.title)
+    _write_frame(sheet, formats, regions, labels, first_row=region_top)
+    sheet.freeze_panes(top + 1, 2)
+    received = int((mrcs["organisations"] > 0).sum()) if "organisations" in mrcs else 0
+    if received:
+        _status_chart(book, sheet, mrcs, top, received, consolidation.statuses)
+    with_actions = int((regions["organisations"] > 0).sum()) if "organisations" in regions else 0
+    if with_actions:
+        _realised_chart(book, sheet, regions, region_top, with_actions)
+
+
+def _summary_line(summary: Summary) -> str:
+    line = (f"{summary.files_found} fichier(s) trouvé(s) : {summary.files_consolidated} consolidé(s), "
+            f"{summary.files_refused} refusé(s), {summary.files_set_aside} mis de côté, "
+            f"{summary.files_other_period} d'une autre période, {summary.files_ignored} ignoré(s). "
+            f"Lignes : {summary.rows_read} lues = {summary.rows_consolidated} consolidées + "
+            f"{summary.rows_rejected} écartées.")
+    if summary.expected is not None:
+        line += f" Complétude : {summary.received} reçue(s) sur {summary.expected} attendue(s)."
+    return line
+
+
+def _with_received_first(mrcs: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a workbook first (the charts cover them), then those expected but silent."""
+    if mrcs.empty:
+        return mrcs
+    received = mrcs["organisations"].fillna(0) > 0
+    return pd.concat([mrcs[received], mrcs[~received]], ignore_index=True)
+
+
+def _status_chart(book: xlsxwriter.Workbook, sheet: Worksheet, mrcs: pd.DataFrame, top: int, count: int,
+                  statuses: Sequence[str]) -> None:
+    chart = book.add_chart({"type": "column", "subtype": "stacked"})
+    name = sheet.get_name()
+    category = list(mrcs.columns).index("mrc")
+    for status in statuses:
+        col = list(mrcs.columns).index(status_key(status))
+        chart.add_series({"name": [name, top, col],
+                          "categories": [name, top + 1, category, top + count, category],
+                          "values": [name, top + 1, col, top + count, col],
+                          "fill": {"color": STATUS_COLOURS.get(status, "#BFBFBF")},
+                          "border": {"color": "#7F7F7F"}})
+    chart.set_title({"name": "Actions par statut et par MRC"})
+    chart.set_y_axis({"name": "Actions"})
+    chart.set_size({"width": max(720, 40 * count), "height": 420})
+    _ok(sheet.insert_chart(top, len(mrcs.columns) + 1, chart), "graphique par MRC")
+
+
+def _realised_chart(book: xlsxwriter.Workbook, sheet: Worksheet, regions: pd.DataFrame, top: int,
+                    count: int) -> None:
+    chart = book.add_chart({"type": "bar"})
+    name = sheet.get_name()
+    columns = list(regions.columns)
+    category, col = columns.index("region"), columns.index("pct_realisees")
+    chart.add_series({"name": "% réalisées", "categories": [name, top + 1, category, top + count, category],
+                      "values": [name, top + 1, col, top + count, col],
+                      "fill": {"color": STATUS_COLOURS.get("Réalisée", "#C6EFCE")},
+                      "border": {"color": "#548235"},
+                      "data_labels": {"value": True, "num_format": '0.0" %"'}})
+    chart.set_title({"name": "Actions réalisées par région (%)"})
+    chart.set_x_axis({"min": 0, "max": 100})
+    chart.set_legend({"none": True})
+    chart.set_size({"width": 720, "height": max(300, 28 * count + 80)})
+    _ok(sheet.insert_chart(top, len(columns) + 1, chart), "graphique par région")
+
+
+def _ok(result: int | None, what: str) -> None:
+    if result not in (0, None):
+        raise ValueError(f"xlsxwriter a refusé {what} ({result})")

@@ -1,0 +1,506 @@
+"""Many workbooks read back -> one set of tables: actions, organisations, completeness, sources.
+
+`consolidate(paths, territories, periode)` reads every workbook (in capped worker processes,
+through `batch.check_files`), matches each to the territories reference, resolves conflicts,
+and returns a frozen `Consolidation` of DataFrames. Nothing is dropped silently: every file
+found is a row of `sources`, with the rows it gave and the rows it lost, and why.
+
+Conflict rule: two workbooks of one organisation (same territory, else same code géographique,
+else same name and type) and one période are a conflict. The one kept is the one with the later
+« Date de mise à jour du fichier » (else the latest date de mise à jour of its actions), then
+the later template version, then the file name that comes last in alphabetical order (names
+usually end with a date or a version number). The others are set aside: listed in Sources with
+the reason, their rows counted as rejected, a CLASSEUR_MIS_DE_COTE issue on each.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from camf_excel.batch import Progress, actions_frame, check_files, issues_frame
+from camf_excel.files import Skipped
+from camf_excel.indicators import has_action
+from camf_excel.issues import make_issue
+from camf_excel.model import ERROR, Issue
+from camf_excel.normalise import clean_text, fold
+from camf_excel.reader import IDENT_SHEET, version_key
+from camf_excel.templates import DEFAULT_TEMPLATE, load_template
+from camf_excel.territories import Match, Territory, TerritoryIndex, load_territories, name_key, region_label
+from camf_excel.validation import WorkbookResult
+
+# Sources statuses, as the Sources sheet and sources.csv show them.
+CONSOLIDATED, SET_ASIDE, OTHER_PERIOD, REFUSED, IGNORED = (
+    "consolidé", "mis de côté", "autre période", "refusé", "ignoré")
+SOURCE_COLUMNS = ("source_file", "statut", "motif", "format", "octets", "sha256", "template_id",
+                  "template_version", "organisation", "code_geo", "periode", "date_maj_fichier",
+                  "lignes_lues", "lignes_consolidees", "lignes_rejetees", "erreurs", "avertissements")
+COMPLETENESS_COLUMNS = ("code_geo", "organisation", "mrc", "region", "recu", "source_file", "periode",
+                        "courriel", "attendu", "remarque")
+OBSTACLE_COLUMNS = ("organisation", "mrc", "region", "periode", "action_id", "champ", "action", "statut",
+                    "obstacles", "source_file", "source_row")
+SUCCESS_COLUMNS = ("organisation", "mrc", "region", "periode", "action_id", "champ", "action", "statut",
+                   "commentaires", "source_file", "source_row")
+NO_STATUS = "sans_statut"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The accounting of one consolidation: files and rows in, out and set aside."""
+
+    files_found: int
+    files_consolidated: int
+    files_refused: int
+    files_set_aside: int
+    files_other_period: int
+    files_ignored: int
+    rows_read: int
+    rows_consolidated: int
+    rows_rejected: int
+    expected: int | None
+    received: int | None
+
+    @property
+    def complete(self) -> bool:
+        """Tell whether every file found was consolidated, with every row it holds."""
+        return not (self.files_refused or self.files_set_aside)
+
+
+@dataclass(frozen=True)
+class Consolidation:
+    """Every table of a consolidation (DOMAIN §6), as DataFrames with the canonical keys."""
+
+    actions: pd.DataFrame
+    organisations: pd.DataFrame
+    champs: pd.DataFrame
+    mrcs: pd.DataFrame
+    regions: pd.DataFrame
+    obstacles: pd.DataFrame
+    successes: pd.DataFrame
+    completeness: pd.DataFrame
+    issues: pd.DataFrame
+    sources: pd.DataFrame
+    summary: Summary
+    statuses: tuple[str, ...]
+    periode: int | None = None
+    with_territories: bool = False
+
+
+@dataclass
+class _Source:
+    """One workbook read, and what consolidation decides about it."""
+
+    result: WorkbookResult
+    status: str = CONSOLIDATED
+    reason: str = ""
+    match: Match | None = None
+    key: tuple[str, ...] = ()
+    identity: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return len(self.result.actions)
+
+    @property
+    def periode(self) -> object:
+        return self.result.identification.get("periode")
+
+
+def consolidate(paths: Sequence[str | Path], territories: str | Path | Sequence[Territory] | None = None,
+                periode: int | None = None, *, jobs: int | None = None, today: dt.date | None = None,
+                progress: Progress | None = None) -> Consolidation:
+    """Read, validate and consolidate the workbooks under paths (files and folders, recursively)."""
+    reference = _reference(territories)
+    index = TerritoryIndex(reference) if reference is not None else None
+    run = check_files(paths, jobs=jobs, today=today, progress=progress)
+    sources = [_Source(result) for result in run.results]
+    extra_issues: list[Issue] = []
+    for source in sources:
+        _identify(source, index, extra_issues)
+    readable = [s for s in sources if s.result.readable]
+    extra_issues += _resolve_conflicts(readable)
+    winners = [s for s in readable if s.status == CONSOLIDATED]
+    if periode is not None:
+        for source in winners:
+            if source.periode != periode:
+                source.status, source.reason = OTHER_PERIOD, f"période {source.periode}, autre que {periode}"
+    kept = [s for s in winners if s.status == CONSOLIDATED]
+    return _tables(run.issues, extra_issues, sources, kept, winners, run.skipped, reference, periode)
+
+
+def _reference(territories: str | Path | Sequence[Territory] | None) -> tuple[Territory, ...] | None:
+    if territories is None:
+        return None
+    if isinstance(territories, str | Path):
+        return load_territories(territories)
+    return tuple(territories)
+
+
+# --- identity, territory and conflicts ---------------------------------------------------------
+
+def _identify(source: _Source, index: TerritoryIndex | None, issues: list[Issue]) -> None:
+    """Settle a file's identity: refused, else its organisation's key and reference names."""
+    result = source.result
+    if not result.readable:
+        source.status = REFUSED
+        source.reason = result.issues[0].message if result.issues else "fichier illisible"
+        return
+    ident = result.identification
+    identity = {key: ident.get(key) for key in ("organisation", "type", "code_geo", "mrc", "region",
+                                                "demarche", "periode")}
+    identity["region"] = region_label(identity["region"]) if identity["region"] else None
+    if index is not None and (ident.get("organisation") or ident.get("code_geo")):
+        source.match = index.match(ident.get("organisation"), ident.get("code_geo"), ident.get("mrc"),
+                                   ident.get("type"))
+        _report_match(source, issues)
+        territory = source.match.territory
+        if territory is not None:
+            identity.update(mrc=territory.mrc, region=territory.region or identity["region"])
+            if source.match.level == "municipalite":
+                identity["code_geo"] = territory.code_geo
+    source.identity = identity
+    source.key = _organisation_key(source)
+
+
+def _report_match(source: _Source, issues: list[Issue]) -> None:
+    match, ident = source.match, source.result.identification
+    if match is None or not match.note:
+        return
+    code = "TERRITOIRE_INTROUVABLE" if match.territory is None else "CODE_GEO_DISCORDANT"
+    column = "organisation" if match.territory is None else "code_geo"
+    value = ident.get(column) or ""
+    issues.append(make_issue(code, source.result.file, sheet=IDENT_SHEET, column=column, value=value,
+                             organisation=clean_text(ident.get("organisation")), detail=match.note))
+
+
+def _organisation_key(source: _Source) -> tuple[str, ...]:
+    match, identity = source.match, source.identity
+    if match is not None and match.territory is not None:
+        if match.level == "mrc":
+            return ("mrc", name_key(match.territory.mrc))
+        return ("code", match.territory.code_geo)
+    code = clean_text(identity.get("code_geo"))
+    if code:
+        return ("code", code.zfill(5))
+    name = name_key(identity.get("organisation"))
+    if name:
+        return ("nom", fold(identity.get("type")), name)
+    return ("fichier", source.result.file)
+
+
+def _update_date(result: WorkbookResult) -> dt.date | None:
+    """The workbook's date of update: Identification's, else the latest of its actions."""
+    declared = result.identification.get("date_maj_fichier")
+    if isinstance(declared, dt.date):
+        return declared
+    dates = [a["date_maj"] for a in result.actions if isinstance(a.get("date_maj"), dt.date)]
+    return max(dates) if dates else None  # type: ignore[type-var]
+
+
+def _precedence(source: _Source) -> tuple[object, ...]:
+    result = source.result
+    return (_update_date(result) or dt.date.min, version_key(result.template_version),
+            Path(result.file).name, result.file)
+
+
+def _resolve_conflicts(sources: Sequence[_Source]) -> list[Issue]:
+    """Keep one workbook per organisation and période; set the others aside, each with an issue."""
+    groups: dict[tuple[object, ...], list[_Source]] = collections.defaultdict(list)
+    for source in sources:
+        groups[(*source.key, source.periode)].append(source)
+    issues = []
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        ranked = sorted(group, key=_precedence, reverse=True)
+        kept = ranked[0]
+        for loser in ranked[1:]:
+            loser.status, loser.reason = SET_ASIDE, f"doublon de {Path(kept.result.file).name}"
+            issues.append(make_issue("CLASSEUR_MIS_DE_COTE", loser.result.file, periode=loser.periode,
+                                     kept=kept.result.file, reason=_why_kept(kept, loser), rows=loser.rows))
+    return issues
+
+
+def _why_kept(kept: _Source, loser: _Source) -> str:
+    kept_date, loser_date = _update_date(kept.result), _update_date(loser.result)
+    if kept_date != loser_date:
+        shown = loser_date.isoformat() if loser_date else "aucune"
+        return f"l'autre porte une date de mise à jour plus récente : {kept_date} contre {shown}"
+    if version_key(kept.result.template_version) != version_key(loser.result.template_version):
+        return (f"même date ; l'autre suit une version plus récente du modèle : "
+                f"{kept.result.template_version} contre {loser.result.template_version or 'aucune'}")
+    return "même date et même version du modèle ; le nom de l'autre vient après dans l'ordre alphabétique"
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+def _tables(read_issues: list[Issue], extra_issues: list[Issue], sources: list[_Source],
+            kept: list[_Source], winners: list[_Source], skipped: Sequence[Skipped],
+            reference: tuple[Territory, ...] | None, periode: int | None) -> Consolidation:
+    template = load_template(DEFAULT_TEMPLATE)
+    statuses = template.lists["statut"].items
+    actions = _actions(kept)
+    organisations = _organisations(kept, winners, statuses, template.realised_status)
+    completeness = _completeness(kept, reference)
+    issues = issues_frame([*read_issues, *extra_issues])
+    source_table = _sources(sources, skipped, issues)
+    summary = _summary(sources, skipped, completeness, reference is not None)
+    integers = {c.key for c in template.columns if c.kind == "integer"} | _INTEGER_KEYS
+    actions, organisations, completeness = (_nullable_integers(f, integers)
+                                            for f in (actions, organisations, completeness))
+    return Consolidation(
+        actions=actions,
+        organisations=organisations,
+        champs=_champs(actions, statuses, template.realised_status),
+        mrcs=_synthesis(organisations, completeness, ["region", "mrc"], statuses, template.realised_status),
+        regions=_synthesis(organisations, completeness, ["region"], statuses, template.realised_status),
+        obstacles=_with_text(actions, "obstacles", OBSTACLE_COLUMNS),
+        successes=_with_text(actions[actions["bon_coup"] == "Oui"], "action", SUCCESS_COLUMNS),
+        completeness=completeness,
+        issues=issues,
+        sources=_nullable_integers(source_table, integers),
+        summary=summary,
+        statuses=statuses,
+        periode=periode,
+        with_territories=reference is not None,
+    )
+
+
+_INTEGER_KEYS = frozenset({"periode", "annee_debut", "annee_fin", "periode_precedente",
+                           "nouvellement_realisees", "nouvellement_en_retard", "octets", "source_row"})
+
+
+def _nullable_integers(frame: pd.DataFrame, keys: set[str] | frozenset[str]) -> pd.DataFrame:
+    """Give integer columns pandas' nullable Int64, so a missing year is not turned into 2025.0."""
+    wanted = {key: "Int64" for key in keys if key in frame.columns}
+    try:
+        return frame.astype(wanted)
+    except (TypeError, ValueError):
+        return frame.astype({k: v for k, v in wanted.items() if _all_integers(frame[k])})
+
+
+def _all_integers(column: pd.Series) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in column.dropna())
+
+
+def _actions(kept: Sequence[_Source]) -> pd.DataFrame:
+    """Every consolidated action, with its organisation's identity (reference names when matched)."""
+    frame = actions_frame(s.result for s in kept)
+    lengths = [s.rows for s in kept]
+    for key in ("organisation", "code_geo", "mrc", "region", "demarche", "periode"):
+        values = [s.identity.get(key) for s in kept]
+        frame[key] = pd.Series([v for v, n in zip(values, lengths, strict=True) for _ in range(n)],
+                               dtype=object)
+    return frame
+
+
+def status_key(status: str) -> str:
+    """Return a status as a column name: « Non débutée » -> non_debutee."""
+    return re.sub(r"[^0-9a-z]+", "_", fold(status)).strip("_")
+
+
+def _counts(actions: Iterable[Mapping[str, object]], statuses: Sequence[str],
+            realised: str) -> dict[str, object]:
+    """The status counts, share realised, late count and mean progress of some actions."""
+    rows = [a for a in actions if has_action(a)]
+    counter = collections.Counter(a.get("statut") for a in rows)
+    counts: dict[str, object] = {"actions": len(rows)}
+    counts.update({status_key(s): counter.get(s, 0) for s in statuses})
+    counts[NO_STATUS] = len(rows) - sum(counter.get(s, 0) for s in statuses)
+    counts["pct_realisees"] = round(100 * counter.get(realised, 0) / len(rows), 1) if rows else None
+    counts["en_retard"] = sum(1 for a in rows if a.get("en_retard") == "Oui")
+    progress = [a["avancement"] for a in rows if isinstance(a.get("avancement"), float | int)]
+    counts["avancement_moyen"] = round(sum(progress) / len(progress), 1) if progress else None  # type: ignore[arg-type]
+    return counts
+
+
+def _organisations(kept: Sequence[_Source], winners: Sequence[_Source], statuses: Sequence[str],
+                   realised: str) -> pd.DataFrame:
+    """One row per consolidated workbook: counts, shares, budget, last update, issues, change."""
+    by_key: dict[tuple[str, ...], list[_Source]] = collections.defaultdict(list)
+    for source in winners:
+        by_key[source.key].append(source)
+    rows = []
+    for source in kept:
+        result = source.result
+        row: dict[str, object] = dict(source.identity)
+        row.update(annee_debut=result.identification.get("annee_debut"),
+                   annee_fin=result.identification.get("annee_fin"))
+        row.update(_counts(result.actions, statuses, realised))
+        row.update(budget_prevu=_total(result.actions, "budget_prevu"),
+                   budget_reel=_total(result.actions, "budget_reel"),
+                   date_maj=_update_date(result), erreurs=result.errors,
+                   avertissements=len(result.issues) - result.errors)
+        row.update(_change(source, by_key[source.key], realised))
+        row.update(template_version=result.template_version, source_file=result.file)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=_organisation_columns(statuses))
+
+
+def _organisation_columns(statuses: Sequence[str]) -> list[str]:
+    return ["organisation", "type", "code_geo", "mrc", "region", "demarche", "periode", "annee_debut",
+            "annee_fin", "actions", *(status_key(s) for s in statuses), NO_STATUS, "pct_realisees",
+            "en_retard", "avancement_moyen", "budget_prevu", "budget_reel", "date_maj", "erreurs",
+            "avertissements", "periode_precedente", "nouvellement_realisees", "nouvellement_en_retard",
+            "template_version", "source_file"]
+
+
+def _total(actions: Iterable[Mapping[str, object]], key: str) -> float:
+    return float(sum(a[key] for a in actions if isinstance(a.get(key), int | float)))  # type: ignore[misc]
+
+
+def _change(source: _Source, same_organisation: Sequence[_Source], realised: str) -> dict[str, object]:
+    """Compare with the organisation's previous période, when its workbook was read too."""
+    current = source.periode
+    earlier = [s for s in same_organisation if isinstance(s.periode, int) and isinstance(current, int)
+               and s.periode < current]
+    if not earlier:
+        return {"periode_precedente": None, "nouvellement_realisees": None, "nouvellement_en_retard": None}
+    previous = max(earlier, key=lambda s: s.periode)  # type: ignore[arg-type,return-value]
+    before = {clean_text(a.get("action_id")): a for a in previous.result.actions if a.get("action_id")}
+
+    def newly(test: Callable[[Mapping[str, object]], bool]) -> int:
+        return sum(1 for a in source.result.actions if has_action(a) and test(a)
+                   and not test(before.get(clean_text(a.get("action_id")), {})))
+
+    return {"periode_precedente": previous.periode,
+            "nouvellement_realisees": newly(lambda a: a.get("statut") == realised),
+            "nouvellement_en_retard": newly(lambda a: a.get("en_retard") == "Oui")}
+
+
+def _champs(actions: pd.DataFrame, statuses: Sequence[str], realised: str) -> pd.DataFrame:
+    """Champ d'action × statut over every consolidated action."""
+    records = actions.to_dict("records")
+    by_champ: dict[object, list[dict[str, object]]] = collections.defaultdict(list)
+    for record in records:
+        by_champ[record.get("champ") or "(sans champ)"].append(record)
+    rows = [{"champ": champ, **_counts(group, statuses, realised)} for champ, group in by_champ.items()]
+    frame = pd.DataFrame(rows, columns=["champ", "actions", *(status_key(s) for s in statuses), NO_STATUS,
+                                        "pct_realisees", "en_retard", "avancement_moyen"])
+    return frame.sort_values(["actions", "champ"], ascending=[False, True], kind="stable", ignore_index=True)
+
+
+def _synthesis(organisations: pd.DataFrame, completeness: pd.DataFrame, by: list[str],
+               statuses: Sequence[str], realised: str) -> pd.DataFrame:
+    """Organisations grouped by MRC (or région): counts summed, shares recomputed, expected vs received."""
+    count_columns = ["actions", *(status_key(s) for s in statuses), NO_STATUS, "en_retard", "erreurs"]
+    frame = organisations.assign(**{key: organisations[key].fillna("(non précisée)") for key in by})
+    grouped = frame.groupby(by, sort=True, dropna=False)
+    table = grouped[count_columns].sum()
+    table.insert(0, "organisations", grouped.size())
+    shares = 100 * table[status_key(realised)] / table["actions"].where(table["actions"] > 0)
+    table["pct_realisees"] = shares.round(1)
+    if not completeness.empty and completeness["attendu"].notna().any():
+        expected = completeness[completeness["attendu"] == True]  # noqa: E712 - nullable booleans
+        expected = expected.assign(**{key: expected[key].replace("", "(non précisée)") for key in by})
+        counts = expected.groupby(by, dropna=False)["recu"].agg(attendues="size", recues="sum")
+        table = table.join(counts, how="outer")
+        table[["organisations", *count_columns]] = table[["organisations", *count_columns]].fillna(0)
+        table["taux_reponse"] = (100 * table["recues"] / table["attendues"]).round(1)
+    return table.reset_index()
+
+
+def _with_text(actions: pd.DataFrame, key: str, columns: Sequence[str]) -> pd.DataFrame:
+    present = actions[actions[key].notna() & (actions[key].astype(str).str.strip() != "")]
+    return present[list(columns)].reset_index(drop=True)
+
+
+def _completeness(kept: Sequence[_Source], reference: tuple[Territory, ...] | None) -> pd.DataFrame:
+    """Expected vs received: one row per expected organisation, then each received file not matched."""
+    if reference is None:
+        rows = [_received_row(s, None, "sans fichier des territoires") for s in kept]
+        return pd.DataFrame(rows, columns=list(COMPLETENESS_COLUMNS))
+    received: dict[str, list[_Source]] = collections.defaultdict(list)
+    for source in kept:
+        if source.match and source.match.territory and source.match.level == "municipalite":
+            received[source.match.territory.code_geo].append(source)
+    rows = [_expected_row(t, received.get(t.code_geo, [])) for t in reference]
+    for source in kept:
+        match = source.match
+        if match is None or match.territory is None:
+            rows.append(_received_row(source, False, match.note if match else "Identification vide"))
+        elif match.level == "mrc":
+            rows.append(_received_row(source, False, "classeur de la MRC"))
+    return pd.DataFrame(rows, columns=list(COMPLETENESS_COLUMNS))
+
+
+def _expected_row(territory: Territory, sources: Sequence[_Source]) -> dict[str, object]:
+    """An expected organisation: received when a workbook of it was consolidated (its latest période)."""
+    latest = max(sources, key=lambda s: (isinstance(s.periode, int), s.periode or 0), default=None)
+    periods = sorted({str(s.periode) for s in sources if s.periode is not None})
+    return {"code_geo": territory.code_geo, "organisation": territory.organisation, "mrc": territory.mrc,
+            "region": territory.region, "recu": latest is not None,
+            "source_file": latest.result.file if latest else None,
+            "periode": latest.periode if latest else None, "courriel": territory.courriel or None,
+            "attendu": True,
+            "remarque": f"périodes reçues : {', '.join(periods)}" if len(periods) > 1 else ""}
+
+
+def _received_row(source: _Source, expected: bool | None, remark: str) -> dict[str, object]:
+    identity = source.identity
+    return {"code_geo": identity.get("code_geo"), "organisation": identity.get("organisation"),
+            "mrc": identity.get("mrc"), "region": identity.get("region"), "recu": True,
+            "source_file": source.result.file, "periode": source.periode, "courriel": None,
+            "attendu": expected, "remarque": remark}
+
+
+def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.DataFrame) -> pd.DataFrame:
+    """Each file found: its fate, checksum, template, identity and row accounting."""
+    rows = [_source_row(s) for s in sources]
+    rows += [{"source_file": str(s.path), "statut": IGNORED, "motif": s.reason, "lignes_lues": 0,
+              "lignes_consolidees": 0, "lignes_rejetees": 0} for s in skipped]
+    frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
+    by_file = issues.groupby(["file", "severity"]).size().unstack(fill_value=0) if not issues.empty else None
+    for column, severity in (("erreurs", ERROR), ("avertissements", "avertissement")):
+        counts = by_file[severity] if by_file is not None and severity in by_file else pd.Series(dtype=int)
+        frame[column] = frame["source_file"].map(counts).fillna(0).astype(int)
+    return frame
+
+
+def _source_row(source: _Source) -> dict[str, object]:
+    result, path = source.result, Path(source.result.file)
+    consolidated = source.rows if source.status == CONSOLIDATED else 0
+    return {"source_file": result.file, "statut": source.status, "motif": source.reason,
+            "format": result.kind or None, "octets": _size(path), "sha256": _checksum(path),
+            "template_id": result.template_id or None, "template_version": result.template_version or None,
+            "organisation": source.identity.get("organisation"), "code_geo": source.identity.get("code_geo"),
+            "periode": source.periode, "date_maj_fichier": result.identification.get("date_maj_fichier"),
+            "lignes_lues": source.rows, "lignes_consolidees": consolidated,
+            "lignes_rejetees": source.rows - consolidated}
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _checksum(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completeness: pd.DataFrame,
+             with_territories: bool) -> Summary:
+    statuses = collections.Counter(s.status for s in sources)
+    rows_read = sum(s.rows for s in sources)
+    consolidated = sum(s.rows for s in sources if s.status == CONSOLIDATED)
+    expected = completeness[completeness["attendu"] == True] if with_territories else None  # noqa: E712
+    return Summary(
+        files_found=len(sources) + len(skipped), files_consolidated=statuses[CONSOLIDATED],
+        files_refused=statuses[REFUSED], files_set_aside=statuses[SET_ASIDE],
+        files_other_period=statuses[OTHER_PERIOD], files_ignored=len(skipped),
+        rows_read=rows_read, rows_consolidated=consolidated, rows_rejected=rows_read - consolidated,
+        expected=len(expected) if expected is not None else None,
+        received=int(expected["recu"].sum()) if expected is not None else None,
+    )
