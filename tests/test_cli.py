@@ -23,7 +23,7 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["templates", "generate", "validate"])
+@pytest.mark.parametrize("command", ["templates", "generate", "validate", "consolidate"])
 def test_cli__every_command__has_help_with_example(command: str) -> None:
     code, output = run(command, "--help")
     assert code == 0 and "Exemple" in output

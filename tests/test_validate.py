@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 from conftest import IDENTIFICATION
 from filling import IDENT, PLAN, edit, filled_workbook
+from test_consolidate import CODES_TESTED_HERE
 
 from camf_excel.issues import CATALOGUE
 from camf_excel.templates import load_template
@@ -181,6 +182,7 @@ def test_catalogue__every_code__has_a_rule_test_or_a_corpus_case() -> None:
     tested |= {"STATUT_INCONNU", "CELLULES_FUSIONNEES", "FEUILLE_RENOMMEE", "FEUILLE_MANQUANTE",
                "PERIODE_DIFFERENTE", "MODELE_VERSION_RECENTE", "TEXTE_NETTOYE", "AUCUNE_ACTION",
                "ENTETE_INTROUVABLE"}
+    tested |= CODES_TESTED_HERE  # consolidation's codes, in test_consolidate
     file_level = {code for code, entry in CATALOGUE.items() if entry.scope == "fichier"}
     assert set(CATALOGUE) - tested - file_level == set()
 

@@ -1,0 +1,259 @@
+"""Consolidation: every file accounted for, conflicts resolved by the rule, completeness, outputs."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from conftest import MADA_PLAN, PFM_PLAN, SAMPLES
+from filling import IDENT, PLAN, edit, filled_workbook
+from test_cli import run
+
+from camf_excel.consolidation import Consolidation, consolidate
+from camf_excel.report import csv_bytes, write_consolidation
+
+TODAY = dt.date(2026, 1, 15)
+MADA_YEARS = (2023, 2027)  # the years of the sample MADA plan
+CODES_TESTED_HERE = {"CLASSEUR_MIS_DE_COTE", "TERRITOIRE_INTROUVABLE", "CODE_GEO_DISCORDANT"}
+TERRITORIES = """code,municipalite,mrc,region,courriel
+01005,Alpha,MRC des Collines,Mauricie,alpha@exemple.qc.ca
+01010,Bêta-sur-Mer,MRC des Collines,Mauricie,beta@exemple.qc.ca
+01015,Gamma,MRC des Collines,Mauricie,gamma@exemple.qc.ca
+02005,Saint-Delta,MRC du Fleuve,Estrie,delta@exemple.qc.ca
+02010,Epsilon,MRC du Fleuve,Estrie,
+"""
+
+
+def _organisation(name: str, code: str, mrc: str, region: str, updated: dt.date,
+                  years: tuple[int, int] = (2024, 2026)) -> dict[str, object]:
+    return {"organisation": name, "type": "Municipalité", "code_geo": code, "mrc": mrc, "region": region,
+            "annee_debut": years[0], "annee_fin": years[1], "periode": 2025, "responsable_nom": "Responsable",
+            "date_maj_fichier": updated}
+
+
+@pytest.fixture(scope="module")
+def received(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two MRCs' workbooks as an advisor receives them, with every trap planted once."""
+    folder = tmp_path_factory.mktemp("recus")
+    (folder / "collines").mkdir()
+    (folder / "fleuve").mkdir()
+    collines, fleuve = ("MRC des Collines", "Mauricie"), ("MRC du Fleuve", "Estrie")
+    filled_workbook(folder / "collines" / "alpha.xlsx", "pfm", PFM_PLAN,
+                    _organisation("Alpha", "01005", *collines, dt.date(2025, 11, 1)), seed=1)
+    alpha_v2 = filled_workbook(folder / "collines" / "alpha-corrige.xlsx", "pfm", PFM_PLAN,
+                               _organisation("Alpha", "1005", *collines, dt.date(2025, 12, 1)), seed=2)
+    beta_ident = _organisation("Ville de Beta-sur-Mer", "", *collines, dt.date(2025, 11, 2), MADA_YEARS)
+    beta = filled_workbook(folder / "collines" / "beta.xlsx", "mada", MADA_PLAN, beta_ident, seed=3)
+    edit(beta, {(PLAN, "L5"): "Fini"})
+    gamma = filled_workbook(folder / "collines" / "gamma.xlsx", "pfm", PFM_PLAN,
+                            _organisation("Gamma", "01015", *collines, dt.date(2025, 11, 3)), seed=4)
+    gamma.write_bytes(gamma.read_bytes()[:5000])
+    filled_workbook(folder / "fleuve" / "st-delta.xlsx", "mada", MADA_PLAN,
+                    _organisation("St-Delta", "01005", *fleuve, dt.date(2025, 11, 4), MADA_YEARS), seed=5)
+    filled_workbook(folder / "fleuve" / "inconnue.xlsx", "pfm", PFM_PLAN,
+                    _organisation("Zêta", "", *fleuve, dt.date(2025, 11, 5)), seed=6)
+    (folder / "fleuve" / "notes.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    (folder / "collines" / "~$alpha.xlsx").write_bytes(b"\x05verrou")
+    (folder / "territoires.csv").write_text(TERRITORIES, encoding="utf-8")
+    assert alpha_v2.exists()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def result(received: Path) -> Consolidation:
+    return _consolidate_received(received)
+
+
+def _consolidate_received(received: Path) -> Consolidation:
+    inputs = [received / "collines", received / "fleuve"]
+    return consolidate(inputs, received / "territoires.csv", today=TODAY)
+
+
+def _name(path: object) -> str:
+    return Path(str(path)).name
+
+
+def test_consolidate__planted_traps__every_file_has_its_fate(result) -> None:
+    fates = {(_name(r.source_file), r.statut) for r in result.sources.itertuples()}
+    assert fates == {("alpha.xlsx", "mis de côté"), ("alpha-corrige.xlsx", "consolidé"),
+                     ("beta.xlsx", "consolidé"), ("gamma.xlsx", "refusé"), ("st-delta.xlsx", "consolidé"),
+                     ("inconnue.xlsx", "consolidé"), ("notes.pdf", "ignoré"), ("~$alpha.xlsx", "ignoré")}
+
+
+def test_consolidate__accounting__rows_read_equal_consolidated_plus_rejected(result) -> None:
+    sources, summary = result.sources, result.summary
+    assert (sources["lignes_lues"] == sources["lignes_consolidees"] + sources["lignes_rejetees"]).all()
+    assert summary.rows_read == summary.rows_consolidated + summary.rows_rejected
+    assert summary.rows_consolidated == len(result.actions) == int(sources["lignes_consolidees"].sum())
+    assert summary.rows_rejected == 25  # the set-aside Alpha: the 25 actions of the PFM plan
+    assert (summary.files_found, summary.files_consolidated, summary.files_refused, summary.files_set_aside,
+            summary.files_ignored) == (8, 4, 1, 1, 2)
+    kept = sources[sources["statut"] == "consolidé"]["source_file"]
+    assert set(result.actions["source_file"]) == set(kept)
+    assert sources["sha256"].str.len().fillna(64).eq(64).all()
+
+
+def test_consolidate__completeness__expected_received_and_unmatched(result) -> None:
+    lines = [(None if pd.isna(r.code_geo) else r.code_geo, r.organisation, bool(r.recu), r.attendu,
+              _name(r.source_file) if r.recu else None) for r in result.completeness.itertuples()]
+    assert lines == [
+        ("01005", "Alpha", True, True, "alpha-corrige.xlsx"),
+        ("01010", "Bêta-sur-Mer", True, True, "beta.xlsx"),
+        ("01015", "Gamma", False, True, None),  # its only file was refused
+        ("02005", "Saint-Delta", True, True, "st-delta.xlsx"),  # matched by name, its code was Alpha's
+        ("02010", "Epsilon", False, True, None),
+        (None, "Zêta", True, False, "inconnue.xlsx"),
+    ]
+    missing = result.completeness[result.completeness["recu"] == False]  # noqa: E712
+    assert missing["courriel"].tolist()[0] == "gamma@exemple.qc.ca"
+    assert (result.summary.expected, result.summary.received) == (5, 3)
+    by_mrc = result.mrcs.set_index("mrc")
+    assert by_mrc.loc["MRC des Collines", ["attendues", "recues"]].tolist() == [3, 2]
+
+
+def test_consolidate__issues__planted_mistakes_and_nothing_else(result) -> None:
+    found = {(_name(i.file), i.code, i.cell) for i in result.issues.itertuples()}
+    assert found == {
+        ("alpha.xlsx", "CLASSEUR_MIS_DE_COTE", ""),
+        ("beta.xlsx", "STATUT_INCONNU", "L5"),
+        ("gamma.xlsx", "FICHIER_ENDOMMAGE", ""),
+        ("st-delta.xlsx", "CODE_GEO_DISCORDANT", ""),
+        ("inconnue.xlsx", "TERRITOIRE_INTROUVABLE", ""),
+        ("notes.pdf", "FICHIER_IGNORE", ""),
+    }
+    set_aside = result.issues[result.issues["code"] == "CLASSEUR_MIS_DE_COTE"]["message"].iloc[0]
+    assert "2025-12-01 contre 2025-11-01" in set_aside and "alpha-corrige.xlsx" in set_aside
+
+
+def test_consolidate__territory_names__reference_names_in_tables(result) -> None:
+    organisations = result.organisations.set_index("organisation")
+    assert organisations.loc["St-Delta", ["code_geo", "mrc", "region"]].tolist() == ["02005", "MRC du Fleuve",
+                                                                                   "Estrie"]
+    assert organisations.loc["Ville de Beta-sur-Mer", "code_geo"] == "01010"
+    assert organisations.loc["Ville de Beta-sur-Mer", "sans_statut"] == 1  # « Fini » is no status
+    assert result.actions.groupby("organisation")["code_geo"].first()["St-Delta"] == "02005"
+
+
+def test_consolidate__same_date__template_version_then_file_name_decides(tmp_path: Path) -> None:
+    ident = _organisation("Alpha", "01005", "MRC des Collines", "Mauricie", dt.date(2025, 11, 1))
+    for name in ("alpha-b.xlsx", "alpha-a.xlsx"):
+        filled_workbook(tmp_path / name, "pfm", PFM_PLAN, ident)
+    sources = consolidate([tmp_path], today=TODAY).sources
+    assert dict(zip(sources["source_file"].map(_name), sources["statut"], strict=True)) == {
+        "alpha-a.xlsx": "mis de côté", "alpha-b.xlsx": "consolidé"}
+
+
+def test_consolidate__two_periods__change_since_previous_and_filter() -> None:
+    folder = SAMPLES / "classeurs-remplis" / "mrc-mekinac"
+    both = consolidate([folder], today=dt.date(2026, 12, 1))
+    piles = both.organisations[both.organisations["organisation"] == "Grandes-Piles"].set_index("periode")
+    assert piles.loc[2026, "periode_precedente"] == 2025 and pd.isna(piles.loc[2025, "periode_precedente"])
+    assert piles.loc[2026, "nouvellement_realisees"] >= 0
+    only = consolidate([folder], periode=2026, today=dt.date(2026, 12, 1))
+    assert set(only.actions["periode"]) == {2026}
+    assert (only.sources["statut"] == "autre période").sum() == 1
+    again = only.organisations[only.organisations["organisation"] == "Grandes-Piles"]
+    assert again["periode_precedente"].tolist() == [2025]
+
+
+def test_consolidate__same_inputs__byte_identical_tables(result, received: Path, tmp_path: Path) -> None:
+    again = _consolidate_received(received)
+    for name in ("actions", "organisations", "completeness", "sources"):
+        assert csv_bytes(getattr(again, name)) == csv_bytes(getattr(result, name)), name
+    first = write_consolidation(result, tmp_path / "un")
+    second = write_consolidation(again, tmp_path / "deux")
+    for a, b in zip(first, second, strict=True):
+        if a.suffix in (".csv", ".parquet"):
+            assert a.read_bytes() == b.read_bytes(), a.name
+
+
+FORMULA_TEXTS = ['=HYPERLINK("http://exemple.com","clic")', "+1 418 555-0199", "@SOMME(A1)", "-5 ans"]
+
+
+@pytest.fixture(scope="module")
+def formula_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("formules")
+    (folder / "recu").mkdir()
+    ident = _organisation("Alpha", "01005", "MRC des Collines", "Mauricie", dt.date(2025, 11, 1))
+    path = filled_workbook(folder / "recu" / "alpha.xlsx", "pfm", PFM_PLAN, ident)
+    # action (D), indicateur (K), commentaires (P), prochaines étapes (R), responsable du suivi (B15)
+    cells = {(PLAN, "D4"): FORMULA_TEXTS[0], (PLAN, "K4"): FORMULA_TEXTS[1], (PLAN, "P5"): FORMULA_TEXTS[2],
+             (PLAN, "R6"): FORMULA_TEXTS[3], (IDENT, "B15"): FORMULA_TEXTS[0]}
+    book = openpyxl.load_workbook(path)
+    for (sheet, ref), text in cells.items():
+        book[sheet][ref].value = text
+        book[sheet][ref].data_type = "s"  # typed as text, as Excel keeps a cell formatted as Text
+    book.save(path)
+    write_consolidation(consolidate([folder / "recu"], today=TODAY), folder / "sortie")
+    return folder / "sortie"
+
+
+def test_consolidate__formula_text__never_a_formula_in_xlsx(formula_outputs: Path) -> None:
+    book = openpyxl.load_workbook(formula_outputs / "consolidation.xlsx")
+    cells = [c for sheet in book for row in sheet.iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    texts = {c.value for c in cells if isinstance(c.value, str)}
+    assert set(FORMULA_TEXTS) <= texts
+    with zipfile.ZipFile(formula_outputs / "consolidation.xlsx") as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert not any(b"<f>" in archive.read(n) or b"<f " in archive.read(n) for n in sheets)
+
+
+def test_consolidate__formula_text__neutralised_in_csv_raw_in_parquet(formula_outputs: Path) -> None:
+    text = (formula_outputs / "actions.csv").read_text(encoding="utf-8-sig")
+    fields = {field for row in csv.reader(io.StringIO(text, newline="")) for field in row}
+    assert {f"'{formula}" for formula in FORMULA_TEXTS} <= fields
+    assert not [field for field in fields if field.startswith(("=", "+", "-", "@"))]
+    actions = pd.read_parquet(formula_outputs / "actions.parquet")
+    assert FORMULA_TEXTS[0] in set(actions["action"]) and FORMULA_TEXTS[1] in set(actions["indicateur"])
+
+
+def test_consolidate__workbook__sheets_filters_and_charts(formula_outputs: Path) -> None:
+    book = openpyxl.load_workbook(formula_outputs / "consolidation.xlsx")
+    assert book.sheetnames == ["Synthèse par MRC", "Organisations", "Champs d'action", "Actions", "Obstacles",
+                               "Bons coups", "Complétude", "Validation", "Sources"]
+    actions = book["Actions"]
+    assert actions.freeze_panes == "A2" and actions.auto_filter.ref.startswith("A1:")
+    with zipfile.ZipFile(formula_outputs / "consolidation.xlsx") as archive:
+        assert {"xl/charts/chart1.xml", "xl/charts/chart2.xml"} <= set(archive.namelist())
+
+
+def test_consolidate_cli__samples__report_written_and_exit_1(tmp_path: Path) -> None:
+    out = tmp_path / "rapport"
+    code, output = run("consolidate", str(SAMPLES / "classeurs-remplis"), "-o", str(out),
+                       "--territories", str(SAMPLES / "territoires.csv"))
+    assert code == 1, output
+    assert "10 reçue(s) sur 12 attendue(s)" in output
+    assert "sans classeur : Trois-Rives" in output and "trois-rives@regionmekinac.com" in output
+    assert "refusé : " in output and "mis de côté : " in output and "ignoré : " in output
+    names = ("actions", "organisations", "validation", "completude")
+    tables = [f"{name}.{extension}" for name in names for extension in ("csv", "parquet")]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["consolidation.xlsx", "sources.csv", *tables])
+
+
+def test_consolidate_cli__existing_output__refused_before_reading(tmp_path: Path) -> None:
+    out = tmp_path / "rapport"
+    out.mkdir()
+    (out / "ancien.txt").write_text("garder", encoding="utf-8")
+    code, output = run("consolidate", str(SAMPLES / "classeurs-remplis"), "-o", str(out))
+    assert code == 2 and "--force" in output
+    assert [p.name for p in out.iterdir()] == ["ancien.txt"]
+
+
+def test_consolidate_cli__output_inside_input__refused(tmp_path: Path) -> None:
+    code, output = run("consolidate", str(tmp_path), "-o", str(tmp_path / "rapport"))
+    assert code == 2 and "relu" in output
+
+
+def test_consolidate_cli__nothing_readable__exit_2_nothing_written(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "vide.xlsx").write_bytes(b"")
+    code, output = run("consolidate", str(tmp_path / "in"), "-o", str(tmp_path / "out"))
+    assert code == 2 and "Aucun classeur consolidé" in output
+    assert not (tmp_path / "out").exists()
