@@ -342,12 +342,17 @@ def _write_synthesis(book: xlsxwriter.Workbook, formats: _ReportFormats, consoli
     sheet.write_string(region_top - 1, 0, "Par région", formats.title)
     _write_frame(sheet, formats, regions, labels, first_row=region_top)
     sheet.freeze_panes(top + 1, 2)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)  # printed one page wide, charts included
+    # Both charts to the right of the tables, one above the other.
+    anchor = (top, len(mrcs.columns) + 1)
     received = int((mrcs["organisations"] > 0).sum()) if "organisations" in mrcs else 0
+    height = 0
     if received:
-        _status_chart(book, sheet, mrcs, top, received, consolidation.statuses)
+        height = _status_chart(book, sheet, mrcs, top, received, consolidation.statuses, anchor)
     with_actions = int((regions["organisations"] > 0).sum()) if "organisations" in regions else 0
     if with_actions:
-        _realised_chart(book, sheet, regions, region_top, with_actions)
+        _realised_chart(book, sheet, regions, region_top, with_actions, anchor, height + 20)
 
 
 def _summary_line(summary: Summary) -> str:
@@ -370,7 +375,8 @@ def _with_received_first(mrcs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _status_chart(book: xlsxwriter.Workbook, sheet: Worksheet, mrcs: pd.DataFrame, top: int, count: int,
-                  statuses: Sequence[str]) -> None:
+                  statuses: Sequence[str], anchor: tuple[int, int]) -> int:
+    """Stacked columns of the status counts of each MRC with a workbook; return the chart's height."""
     chart = book.add_chart({"type": "column", "subtype": "stacked"})
     name = sheet.get_name()
     category = list(mrcs.columns).index("mrc")
@@ -384,11 +390,13 @@ def _status_chart(book: xlsxwriter.Workbook, sheet: Worksheet, mrcs: pd.DataFram
     chart.set_title({"name": "Actions par statut et par MRC"})
     chart.set_y_axis({"name": "Actions"})
     chart.set_size({"width": max(720, 40 * count), "height": 420})
-    _ok(sheet.insert_chart(top, len(mrcs.columns) + 1, chart), "graphique par MRC")
+    _ok(sheet.insert_chart(*anchor, chart), "graphique par MRC")
+    return 420
 
 
 def _realised_chart(book: xlsxwriter.Workbook, sheet: Worksheet, regions: pd.DataFrame, top: int,
-                    count: int) -> None:
+                    count: int, anchor: tuple[int, int], y_offset: int) -> None:
+    """Bars of the percent of actions realised in each région with a workbook."""
     chart = book.add_chart({"type": "bar"})
     name = sheet.get_name()
     columns = list(regions.columns)
@@ -402,7 +410,7 @@ def _realised_chart(book: xlsxwriter.Workbook, sheet: Worksheet, regions: pd.Dat
     chart.set_x_axis({"min": 0, "max": 100})
     chart.set_legend({"none": True})
     chart.set_size({"width": 720, "height": max(300, 28 * count + 80)})
-    _ok(sheet.insert_chart(top, len(columns) + 1, chart), "graphique par région")
+    _ok(sheet.insert_chart(*anchor, chart, {"y_offset": y_offset}), "graphique par région")
 
 
 def _ok(result: int | None, what: str) -> None:
