@@ -258,7 +258,7 @@ def _tables(read_issues: list[Issue], extra_issues: list[Issue], sources: list[_
     return Consolidation(
         actions=actions,
         organisations=organisations,
-        champs=_champs(actions, statuses, template.realised_status),
+        champs=_champs(kept, statuses, template.realised_status),
         mrcs=_synthesis(organisations, completeness, ["region", "mrc"], statuses, template.realised_status),
         regions=_synthesis(organisations, completeness, ["region"], statuses, template.realised_status),
         obstacles=_with_text(actions, "obstacles", OBSTACLE_COLUMNS),
@@ -375,12 +375,12 @@ def _change(source: _Source, same_organisation: Sequence[_Source], realised: str
             "nouvellement_en_retard": newly(lambda a: a.get("en_retard") == "Oui")}
 
 
-def _champs(actions: pd.DataFrame, statuses: Sequence[str], realised: str) -> pd.DataFrame:
+def _champs(kept: Sequence[_Source], statuses: Sequence[str], realised: str) -> pd.DataFrame:
     """Champ d'action × statut over every consolidated action."""
-    records = actions.to_dict("records")
-    by_champ: dict[object, list[dict[str, object]]] = collections.defaultdict(list)
-    for record in records:
-        by_champ[record.get("champ") or "(sans champ)"].append(record)
+    by_champ: dict[object, list[Mapping[str, object]]] = collections.defaultdict(list)
+    for source in kept:
+        for action in source.result.actions:
+            by_champ[action.get("champ") or "(sans champ)"].append(action)
     rows = [{"champ": champ, **_counts(group, statuses, realised)} for champ, group in by_champ.items()]
     frame = pd.DataFrame(rows, columns=["champ", "actions", *(status_key(s) for s in statuses), NO_STATUS,
                                         "pct_realisees", "en_retard", "avancement_moyen"])

@@ -81,12 +81,24 @@ def neutralise(value: object) -> object:
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """Return a frame as CSV: UTF-8 with BOM, comma, every field quoted, formulas neutralised."""
+    text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)
+                    or pd.api.types.is_bool_dtype(frame[c].dtype)]
+    shown = frame.copy()
+    for column in text_columns:
+        values = frame[column]
+        if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
+            shown[column] = values.mask(values.str.startswith(FORMULA_PREFIXES, na=False), "'" + values)
+        else:
+            shown[column] = values.map(_csv_text, na_action="ignore")
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow(frame.columns)
-    for row in frame.itertuples(index=False, name=None):
-        writer.writerow(["" if _missing(v) else neutralise(_plain(v)) for v in row])
+    shown.to_csv(buffer, index=False, quoting=csv.QUOTE_ALL, lineterminator="\r\n", na_rep="")
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def _csv_text(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return neutralise(_plain(value))
 
 
 def json_bytes(frame: pd.DataFrame) -> bytes:
@@ -282,34 +294,35 @@ def _labels(statuses: Sequence[str]) -> dict[str, str]:
     return labels
 
 
-class _ColumnWriter:
-    """Writes one column's cells by the column's type: never a formula, numbers as numbers."""
-
-    def __init__(self, key: str, series: pd.Series, formats: _ReportFormats) -> None:
-        self.format = formats.number_format(key)
-        if pd.api.types.is_bool_dtype(series.dtype):
-            self.kind = "bool"
-        elif pd.api.types.is_numeric_dtype(series.dtype):
-            self.kind = "number"
-        else:
-            self.kind = "any"
-        self.formats = formats
-
-    def write(self, sheet: Worksheet, row: int, col: int, value: object) -> None:
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-            return
-        if self.kind == "number":
-            sheet.write_number(row, col, value, self.format)
-        elif self.kind == "bool" or isinstance(value, bool):
-            sheet.write_string(row, col, "Oui" if value else "Non")
+def _write_column(sheet: Worksheet, formats: _ReportFormats, key: str, series: pd.Series, first: int,
+                  col: int) -> None:
+    """Write one column's cells by type, never a formula: a column at a time, the fast path for text."""
+    number_format = formats.number_format(key)
+    values = series.tolist()
+    if pd.api.types.is_bool_dtype(series.dtype):
+        values = ["Oui" if v else "Non" for v in values]
+    elif pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        write_number = sheet.write_number
+        for row, value in enumerate(values, start=first):
+            if not pd.isna(value):
+                write_number(row, col, value, number_format)
+        return
+    write_string, quoted = sheet.write_string, formats.quoted
+    for row, value in enumerate(values, start=first):
+        if isinstance(value, str):
+            if value:
+                write_string(row, col, value, quoted if value.startswith(FORMULA_PREFIXES) else None)
+        elif value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            continue
+        elif isinstance(value, bool):
+            write_string(row, col, "Oui" if value else "Non")
         elif isinstance(value, dt.date):
-            sheet.write_datetime(row, col, value, self.formats.date)
+            sheet.write_datetime(row, col, value, formats.date)
         elif isinstance(value, int | float):
-            sheet.write_number(row, col, value, self.format)
+            sheet.write_number(row, col, value, number_format)
         else:
             text = str(value)
-            sheet.write_string(row, col, text, self.formats.quoted if text.startswith(FORMULA_PREFIXES)
-                               else None)
+            write_string(row, col, text, quoted if text.startswith(FORMULA_PREFIXES) else None)
 
 
 def _write_frame(sheet: Worksheet, formats: _ReportFormats, frame: pd.DataFrame, labels: Mapping[str, str],
@@ -319,10 +332,7 @@ def _write_frame(sheet: Worksheet, formats: _ReportFormats, frame: pd.DataFrame,
     for col, key in enumerate(columns):
         sheet.write_string(first_row, col, labels.get(key, key), formats.header)
         sheet.set_column(col, col, _WIDE_KEYS.get(key, 14))
-    writers = [_ColumnWriter(key, frame[key], formats) for key in columns]
-    for row, values in enumerate(frame.itertuples(index=False, name=None), start=first_row + 1):
-        for col, value in enumerate(values):
-            writers[col].write(sheet, row, col, value)
+        _write_column(sheet, formats, key, frame[key], first_row + 1, col)
     sheet.freeze_panes(first_row + 1, 0)
     sheet.autofilter(first_row, 0, first_row + max(len(frame), 1), max(len(columns) - 1, 0))
 
