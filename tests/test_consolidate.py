@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from conftest import MADA_PLAN, PFM_PLAN, SAMPLES
 from filling import IDENT, PLAN, edit, filled_workbook
+from libreoffice import convert, needs_libreoffice
 from test_cli import run
 
 from camf_excel.consolidation import Consolidation, consolidate
@@ -257,3 +258,21 @@ def test_consolidate_cli__nothing_readable__exit_2_nothing_written(tmp_path: Pat
     code, output = run("consolidate", str(tmp_path / "in"), "-o", str(tmp_path / "out"))
     assert code == 2 and "Aucun classeur consolidé" in output
     assert not (tmp_path / "out").exists()
+
+
+@needs_libreoffice
+def test_consolidate__workbook_resaved_by_libreoffice__same_numbers(tmp_path: Path) -> None:
+    outputs = write_consolidation(consolidate([SAMPLES / "classeurs-remplis"], SAMPLES / "territoires.csv",
+                                              today=dt.date(2026, 12, 1)), tmp_path / "sortie")
+    original = tmp_path / "sortie" / "consolidation.xlsx"
+    resaved = convert(original, tmp_path / "lo", "xlsx")
+    assert original in outputs
+    for sheet in ("Synthèse par MRC", "Organisations", "Champs d'action", "Complétude", "Sources"):
+        assert _values(resaved, sheet) == _values(original, sheet), sheet
+    with zipfile.ZipFile(resaved) as archive:
+        assert any(name.startswith("xl/charts/chart") for name in archive.namelist())
+
+
+def _values(path: Path, sheet: str) -> list[list[object]]:
+    rows = openpyxl.load_workbook(path, read_only=True)[sheet].iter_rows(values_only=True)
+    return [[round(v, 6) if isinstance(v, float) else v for v in row] for row in rows if any(row)]
