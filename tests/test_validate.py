@@ -7,11 +7,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import IDENTIFICATION
+from conftest import IDENTIFICATION, ROOT
 from filling import IDENT, PLAN, edit, filled_workbook
 from test_consolidate import CODES_TESTED_HERE
 
-from camf_excel.issues import CATALOGUE
+from camf_excel.issues import CATALOGUE, catalogue_markdown
 from camf_excel.templates import load_template
 from camf_excel.validation import check_workbook
 from camf_excel.writer import build_workbook
@@ -190,3 +190,8 @@ def test_catalogue__every_code__has_a_rule_test_or_a_corpus_case() -> None:
 def test_validate__headers_erased__header_not_found(clean: Path, tmp_path: Path) -> None:
     path = planted(clean, tmp_path, {(PLAN, f"{letter}3"): None for letter in "ABCDEFGHIJKLMNOPQRST"})
     assert codes_and_cells(path) == [("ENTETE_INTROUVABLE", "")]
+
+
+def test_readme__lists_the_catalogue() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert catalogue_markdown() in readme
