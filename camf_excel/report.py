@@ -14,6 +14,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -152,51 +153,17 @@ class _ReportFormats:
         return self.money if key in _MONEY_KEYS else None
 
 
-def write_text(sheet: object, row: int, col: int, value: object, formats: _ReportFormats) -> None:
-    """Write any value as text or number, never as a formula; check xlsxwriter's return code."""
-    if _missing(value):
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        text = str(_plain(value))
-        fmt = formats.quoted if text.startswith(FORMULA_PREFIXES) else formats.text
-        result = sheet.write_string(row, col, text, fmt)  # type: ignore[attr-defined]
-    else:
-        result = sheet.write_number(row, col, value, formats.text)  # type: ignore[attr-defined]
-    if result not in (0, -2):  # -2: truncated to 32,767 characters, the full text stays in CSV
-        raise ValueError(f"xlsxwriter refused cell ({row}, {col}): {result}")
-
-
 def _write_issue_sheet(book: xlsxwriter.Workbook, formats: _ReportFormats, issues: pd.DataFrame,
                        name: str = "Problèmes") -> None:
-    sheet = book.add_worksheet(name)
-    columns = list(REPORT_HEADERS)
-    for col, key in enumerate(columns):
-        sheet.write_string(0, col, REPORT_HEADERS[key], formats.header)
-        sheet.set_column(col, col, REPORT_WIDTHS[key])
-    for row, values in enumerate(issues[columns].itertuples(index=False, name=None), start=1):
-        for col, value in enumerate(values):
-            if columns[col] == "severity":
-                sheet.write_string(row, col, str(value), formats.severity.get(str(value), formats.text))
-            else:
-                write_text(sheet, row, col, value, formats)
-    sheet.freeze_panes(1, 0)
-    sheet.autofilter(0, 0, max(len(issues), 1), len(columns) - 1)
+    style = _TableStyle(REPORT_HEADERS, REPORT_WIDTHS, wrap=True, by_value={"severity": formats.severity})
+    _write_frame(book.add_worksheet(name), formats, issues[list(REPORT_HEADERS)], style)
 
 
 def _write_file_sheet(book: xlsxwriter.Workbook, formats: _ReportFormats, issues: pd.DataFrame) -> None:
-    sheet = book.add_worksheet("Par fichier")
-    headers = ("Fichier", "Erreurs", "Avertissements")
-    for col, header in enumerate(headers):
-        sheet.write_string(0, col, header, formats.header)
-    sheet.set_column(0, 0, 60)
-    sheet.set_column(1, 2, 15)
-    counts = _counts_by_file(issues)
-    for row, (file, errors, warnings) in enumerate(counts, start=1):
-        write_text(sheet, row, 0, file, formats)
-        sheet.write_number(row, 1, errors)
-        sheet.write_number(row, 2, warnings)
-    sheet.freeze_panes(1, 0)
-    sheet.autofilter(0, 0, max(len(counts), 1), len(headers) - 1)
+    counts = pd.DataFrame(_counts_by_file(issues), columns=["file", "errors", "warnings"])
+    style = _TableStyle({"file": "Fichier", "errors": "Erreurs", "warnings": "Avertissements"},
+                        {"file": 60, "errors": 15, "warnings": 15})
+    _write_frame(book.add_worksheet("Par fichier"), formats, counts, style)
 
 
 def _counts_by_file(issues: pd.DataFrame) -> Sequence[tuple[str, int, int]]:
@@ -272,15 +239,15 @@ def consolidated_workbook(consolidation: Consolidation) -> bytes:
     output = io.BytesIO()
     book = xlsxwriter.Workbook(output, WORKBOOK_OPTIONS)
     formats = _ReportFormats(book)
-    labels = _labels(consolidation.statuses)
-    _write_synthesis(book, formats, consolidation, labels)
+    style = _TableStyle(_labels(consolidation.statuses))
+    _write_synthesis(book, formats, consolidation, style)
     c = consolidation
     for name, frame in (("Organisations", c.organisations), ("Champs d'action", c.champs),
                         ("Actions", c.actions), ("Obstacles", c.obstacles), ("Bons coups", c.successes),
                         ("Complétude", c.completeness)):
-        _write_frame(book.add_worksheet(name), formats, frame, labels)
+        _write_frame(book.add_worksheet(name), formats, frame, style)
     _write_issue_sheet(book, formats, sort_issues(c.issues), "Validation")
-    _write_frame(book.add_worksheet("Sources"), formats, c.sources, labels)
+    _write_frame(book.add_worksheet("Sources"), formats, c.sources, style)
     book.set_properties({"title": "Consolidation camf-excel", "author": "camf-excel"})
     book.set_custom_property("camf_output", "consolidation")
     book.close()
@@ -294,51 +261,61 @@ def _labels(statuses: Sequence[str]) -> dict[str, str]:
     return labels
 
 
-def _write_column(sheet: Worksheet, formats: _ReportFormats, key: str, series: pd.Series, first: int,
-                  col: int) -> None:
-    """Write one column's cells by type, never a formula: a column at a time, the fast path for text."""
+@dataclass(frozen=True)
+class _TableStyle:
+    """How a sheet shows a table: header labels, column widths, text wrapping, per-value fills."""
+
+    labels: Mapping[str, str]
+    widths: Mapping[str, float] = field(default_factory=lambda: _WIDE_KEYS)
+    wrap: bool = False
+    by_value: Mapping[str, Mapping[str, Format]] = field(default_factory=dict)
+
+
+def _write_column(sheet: Worksheet, formats: _ReportFormats, style: _TableStyle, key: str, series: pd.Series,
+                  first: int, col: int) -> None:
+    """Write one column's cells by type, never a formula; check each of xlsxwriter's return codes."""
     number_format = formats.number_format(key)
+    text_format = formats.text if style.wrap else None
+    by_value = style.by_value.get(key, {})
     values = series.tolist()
     if pd.api.types.is_bool_dtype(series.dtype):
         values = ["Oui" if v else "Non" for v in values]
-    elif pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-        write_number = sheet.write_number
+    elif pd.api.types.is_numeric_dtype(series.dtype):
         for row, value in enumerate(values, start=first):
             if not pd.isna(value):
-                write_number(row, col, value, number_format)
+                _ok(sheet.write_number(row, col, value, number_format), f"la cellule ({row}, {col})")
         return
-    write_string, quoted = sheet.write_string, formats.quoted
     for row, value in enumerate(values, start=first):
-        if isinstance(value, str):
-            if value:
-                write_string(row, col, value, quoted if value.startswith(FORMULA_PREFIXES) else None)
-        elif value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) or value == "":
             continue
-        elif isinstance(value, bool):
-            write_string(row, col, "Oui" if value else "Non")
+        if isinstance(value, bool):
+            result = sheet.write_string(row, col, "Oui" if value else "Non", text_format)
         elif isinstance(value, dt.date):
-            sheet.write_datetime(row, col, value, formats.date)
+            result = sheet.write_datetime(row, col, value, formats.date)
         elif isinstance(value, int | float):
-            sheet.write_number(row, col, value, number_format)
+            result = sheet.write_number(row, col, value, number_format)
         else:
             text = str(value)
-            write_string(row, col, text, quoted if text.startswith(FORMULA_PREFIXES) else None)
+            fmt = formats.quoted if text.startswith(FORMULA_PREFIXES) else by_value.get(text, text_format)
+            result = sheet.write_string(row, col, text, fmt)
+        if result not in (0, -2):  # -2: text cut to 32,767 characters, the full text stays in CSV
+            _ok(result, f"la cellule ({row}, {col})")
 
 
-def _write_frame(sheet: Worksheet, formats: _ReportFormats, frame: pd.DataFrame, labels: Mapping[str, str],
+def _write_frame(sheet: Worksheet, formats: _ReportFormats, frame: pd.DataFrame, style: _TableStyle,
                  first_row: int = 0) -> None:
     """Write a table: French headers, typed cells, frozen header row, filters, widths."""
     columns = list(frame.columns)
     for col, key in enumerate(columns):
-        sheet.write_string(first_row, col, labels.get(key, key), formats.header)
-        sheet.set_column(col, col, _WIDE_KEYS.get(key, 14))
-        _write_column(sheet, formats, key, frame[key], first_row + 1, col)
+        sheet.write_string(first_row, col, style.labels.get(key, key), formats.header)
+        sheet.set_column(col, col, style.widths.get(key, 14))
+        _write_column(sheet, formats, style, key, frame[key], first_row + 1, col)
     sheet.freeze_panes(first_row + 1, 0)
     sheet.autofilter(first_row, 0, first_row + max(len(frame), 1), max(len(columns) - 1, 0))
 
 
 def _write_synthesis(book: xlsxwriter.Workbook, formats: _ReportFormats, consolidation: Consolidation,
-                     labels: Mapping[str, str]) -> None:
+                     style: _TableStyle) -> None:
     """The first sheet: the accounting, the table by MRC and by région, and two native charts."""
     sheet = book.add_worksheet("Synthèse par MRC")
     summary = consolidation.summary
@@ -346,11 +323,11 @@ def _write_synthesis(book: xlsxwriter.Workbook, formats: _ReportFormats, consoli
     sheet.write_string(1, 0, _summary_line(summary))
     mrcs = _with_received_first(consolidation.mrcs)
     top = 3
-    _write_frame(sheet, formats, mrcs, labels, first_row=top)
+    _write_frame(sheet, formats, mrcs, style, first_row=top)
     regions = _with_received_first(consolidation.regions)
     region_top = top + len(mrcs) + 3
     sheet.write_string(region_top - 1, 0, "Par région", formats.title)
-    _write_frame(sheet, formats, regions, labels, first_row=region_top)
+    _write_frame(sheet, formats, regions, style, first_row=region_top)
     sheet.freeze_panes(top + 1, 2)
     sheet.set_landscape()
     sheet.fit_to_pages(1, 0)  # printed one page wide, charts included
