@@ -7,7 +7,7 @@ call `check_files`, which keeps every file's result and every file left aside.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,10 +107,17 @@ def action_columns() -> list[str]:
     return [*IDENTITY_KEYS, *keys, EXTRA_KEY, *SOURCE_KEYS]
 
 
-def actions_frame(results: Iterable[WorkbookResult]) -> pd.DataFrame:
-    """Return the actions of the given results, each with its organisation's identity."""
+def actions_frame(results: Iterable[WorkbookResult],
+                  identities: Iterable[Mapping[str, object]] | None = None) -> pd.DataFrame:
+    """Return the actions of the given results, each with its organisation's identity.
+
+    The identity is the workbook's Identification, or the matching item of `identities`
+    (consolidation passes the reference names of each workbook's territory).
+    """
+    results = list(results)
+    given = list(identities) if identities is not None else [r.identification for r in results]
     rows = []
-    for result in results:
-        identity = {key: result.identification.get(key) for key in IDENTITY_KEYS}
+    for result, known in zip(results, given, strict=True):
+        identity = {key: known.get(key) for key in IDENTITY_KEYS}
         rows.extend({**identity, **action} for action in result.actions)
     return pd.DataFrame(rows, columns=action_columns())

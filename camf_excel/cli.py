@@ -15,7 +15,7 @@ from camf_excel import __version__, consolidation
 from camf_excel.annotate import annotate_workbook
 from camf_excel.batch import CheckRun, check_files, issues_frame
 from camf_excel.errors import CamfError, PlanError
-from camf_excel.files import refuse_existing, refuse_input_as_output
+from camf_excel.files import refuse_existing, refuse_existing_folder, refuse_input_as_output
 from camf_excel.generate import generate_batch, generate_workbook
 from camf_excel.issues import display_value
 from camf_excel.report import (
@@ -262,9 +262,7 @@ def consolidate(paths: tuple[Path, ...], outdir: Path, territories: Path | None,
 
 def _refuse_output_folder(outdir: Path, inputs: tuple[Path, ...], force: bool) -> None:
     """Refuse, before reading anything, an output folder that would clobber or be read back."""
-    if outdir.is_dir() and any(outdir.iterdir()) and not force:
-        _fail(f"Erreur : le dossier de sortie {outdir} existe déjà et n'est pas vide. "
-              "Utilisez --force pour remplacer les fichiers qu'il contient.")
+    refuse_existing_folder(outdir, force)
     for given in inputs:
         if given.is_dir() and outdir.resolve().is_relative_to(given.resolve()):
             _fail(f"Erreur : le dossier de sortie {outdir} est dans le dossier lu {given} : le rapport "
@@ -307,7 +305,7 @@ def show_consolidation(result: consolidation.Consolidation) -> None:
                f"{s.rows_rejected} écartées")
     organisations = result.organisations
     actions = int(organisations["actions"].sum())
-    realised = int(organisations[consolidation.status_key("Réalisée")].sum()) if actions else 0
+    realised = int(organisations[consolidation.status_key(result.realised_status)].sum()) if actions else 0
     share = f"{100 * realised / actions:.1f}".replace(".", ",") if actions else "0"
     click.echo(f"Organisations : {len(organisations)} ; actions : {actions} ; réalisées : {share} % ; "
                f"en retard : {int(organisations['en_retard'].sum())}")

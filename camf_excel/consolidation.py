@@ -33,7 +33,15 @@ from camf_excel.model import ERROR, Issue
 from camf_excel.normalise import clean_text, fold
 from camf_excel.reader import IDENT_SHEET, version_key
 from camf_excel.templates import DEFAULT_TEMPLATE, load_template
-from camf_excel.territories import Match, Territory, TerritoryIndex, load_territories, name_key, region_label
+from camf_excel.territories import (
+    Match,
+    Territory,
+    TerritoryIndex,
+    load_territories,
+    name_key,
+    pad_code,
+    region_label,
+)
 from camf_excel.validation import WorkbookResult
 
 # Sources statuses, as the Sources sheet and sources.csv show them.
@@ -89,6 +97,7 @@ class Consolidation:
     sources: pd.DataFrame
     summary: Summary
     statuses: tuple[str, ...]
+    realised_status: str
     periode: int | None = None
     with_territories: bool = False
 
@@ -186,9 +195,9 @@ def _organisation_key(source: _Source) -> tuple[str, ...]:
         if match.level == "mrc":
             return ("mrc", name_key(match.territory.mrc))
         return ("code", match.territory.code_geo)
-    code = clean_text(identity.get("code_geo"))
+    code = pad_code(identity.get("code_geo"))
     if code:
-        return ("code", code.zfill(5))
+        return ("code", code)
     name = name_key(identity.get("organisation"))
     if name:
         return ("nom", fold(identity.get("type")), name)
@@ -268,6 +277,7 @@ def _tables(read_issues: list[Issue], extra_issues: list[Issue], sources: list[_
         sources=_nullable_integers(source_table, integers),
         summary=summary,
         statuses=statuses,
+        realised_status=template.realised_status,
         periode=periode,
         with_territories=reference is not None,
     )
@@ -292,13 +302,7 @@ def _all_integers(column: pd.Series) -> bool:
 
 def _actions(kept: Sequence[_Source]) -> pd.DataFrame:
     """Every consolidated action, with its organisation's identity (reference names when matched)."""
-    frame = actions_frame(s.result for s in kept)
-    lengths = [s.rows for s in kept]
-    for key in ("organisation", "code_geo", "mrc", "region", "demarche", "periode"):
-        values = [s.identity.get(key) for s in kept]
-        frame[key] = pd.Series([v for v, n in zip(values, lengths, strict=True) for _ in range(n)],
-                               dtype=object)
-    return frame
+    return actions_frame([s.result for s in kept], [s.identity for s in kept])
 
 
 def status_key(status: str) -> str:

@@ -61,6 +61,15 @@ def write_atomically(path: Path, data: bytes, force: bool = False) -> Path:
     return path
 
 
+def refuse_existing_folder(folder: Path, force: bool) -> None:
+    """Refuse an output folder that is a file, or that holds anything when --force was not given."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder} existe et n'est pas un dossier : choisissez un autre nom de dossier.")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise OutputExistsError(f"Le dossier de sortie {folder} existe déjà et n'est pas vide. "
+                                "Utilisez --force pour remplacer les fichiers qu'il contient.")
+
+
 def write_directory(folder: Path, files: Mapping[str, bytes], force: bool = False) -> list[Path]:
     """Write several files into folder as one step: all of them, or none.
 
@@ -68,11 +77,7 @@ def write_directory(folder: Path, files: Mapping[str, bytes], force: bool = Fals
     written into a hidden temporary folder beside it; a new folder is then one rename, and an
     existing one receives each file by a rename (which replaces an older output at once).
     """
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder} existe et n'est pas un dossier : choisissez un autre nom de dossier.")
-    if folder.is_dir() and any(folder.iterdir()) and not force:
-        raise OutputExistsError(f"Le dossier de sortie {folder} existe déjà et n'est pas vide. "
-                                "Utilisez --force pour remplacer les fichiers qu'il contient.")
+    refuse_existing_folder(folder, force)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".camf-", dir=folder.parent))
     try:
