@@ -12,23 +12,19 @@ Usage: python benchmarks/bench_consolidate.py [--count 1100] [--seed 2025] [--di
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
-from bench_generate import make_jobs
-from bench_validate import floor
+from bench_generate import Job
+from bench_validate import arguments, floor, write_workbooks
 
 from camf_excel.consolidation import consolidate
-from camf_excel.generate import safe_file_name
 from camf_excel.report import consolidated_workbook, csv_bytes, parquet_bytes
-from camf_excel.templates import load_template
 from camf_excel.territories import Territory, load_territories
-from camf_excel.writer import build_workbook
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "realworld"
 MUN = CORPUS / "mamh-repertoire__MUN_2023-11.csv"
@@ -39,33 +35,17 @@ def territories() -> tuple[Territory, ...] | None:
     return load_territories(MUN) if MUN.is_file() else None
 
 
-def write_workbooks(folder: Path, count: int, seed: int,
-                    reference: tuple[Territory, ...] | None) -> list[Path]:
-    """Write the filled workbooks once (reused when the folder already holds them)."""
-    existing = sorted(folder.glob("*.xlsx"))
-    if len(existing) == count:
-        return existing
-    templates = {t: load_template(t) for t in ("pfm", "mada", "pfm-mada")}
-    jobs = make_jobs(count, seed, templates)
-    for job in jobs:
-        if reference:
-            place = reference[job.index % len(reference)]
-            ident = job.identification
-            ident.update(mrc=place.mrc, region=place.region)
-            if ident["type"] == "MRC":
-                ident.update(organisation=place.mrc, code_geo="")
-            else:
-                ident.update(organisation=place.organisation, code_geo=place.code_geo)
-    names = [safe_file_name(job.identification["organisation"], "", job.template_id) for job in jobs]
-    paths = [folder / f"{job.index:04d}_{name}" for job, name in zip(jobs, names, strict=True)]
-    with ProcessPoolExecutor() as pool:
-        for path, data in zip(paths, pool.map(_build, jobs, chunksize=20), strict=True):
-            path.write_bytes(data)
-    return paths
-
-
-def _build(job: object) -> bytes:
-    return build_workbook(load_template(job.template_id), job.identification, job.actions)  # type: ignore[attr-defined]
+def municipalities(reference: tuple[Territory, ...]) -> Callable[[Job], None]:
+    """Name each job's organisation after a municipality (or, for an MRC, an MRC) of the reference."""
+    def place(job: Job) -> None:
+        territory = reference[job.index % len(reference)]
+        ident = job.identification
+        ident.update(mrc=territory.mrc, region=territory.region)
+        if ident["type"] == "MRC":
+            ident.update(organisation=territory.mrc, code_geo="")
+        else:
+            ident.update(organisation=territory.organisation, code_geo=territory.code_geo)
+    return place
 
 
 def timed(label: str, function: object, *args: object) -> tuple[object, float]:
@@ -92,17 +72,14 @@ def end_to_end(folder: Path, outdir: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=1100)
-    parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--dir", type=Path, default=None, help="folder to keep the workbooks in")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0])
     reference = territories()
+    place = municipalities(reference) if reference else None
     with tempfile.TemporaryDirectory(prefix="bench-consolidate-") as scratch:
         folder = args.dir or Path(scratch) / "recus"
         folder.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        paths = write_workbooks(folder, args.count, args.seed, reference)
+        paths = write_workbooks(folder, args.count, args.seed, place)
         print(f"{len(paths)} workbooks ready in {time.perf_counter() - start:.1f} s ({folder}); "
               f"territories: {len(reference) if reference else 'none'}")
         floor(paths)  # warm the file cache: both sides then read from memory

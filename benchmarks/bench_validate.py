@@ -17,10 +17,11 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench_generate import make_jobs
+from bench_generate import Job, make_jobs
 from python_calamine import CalamineWorkbook
 
 from camf_excel.batch import check_files
@@ -32,13 +33,19 @@ from camf_excel.writer import SHEETS, build_workbook
 SHEETS_READ = (SHEETS[1], SHEETS[2])
 
 
-def write_workbooks(folder: Path, count: int, seed: int) -> list[Path]:
-    """Write the synthetic filled workbooks once (reused when the folder already holds them)."""
+def write_workbooks(folder: Path, count: int, seed: int,
+                    place: Callable[[Job], None] | None = None) -> list[Path]:
+    """Write the synthetic filled workbooks once (reused when the folder already holds them).
+
+    `place` may change each job's identification before it is written (real names, say).
+    """
     existing = sorted(folder.glob("*.xlsx"))
     if len(existing) == count:
         return existing
     templates = {t: load_template(t) for t in ("pfm", "mada", "pfm-mada")}
     jobs = make_jobs(count, seed, templates)
+    for job in jobs if place else ():
+        place(job)
     names = [safe_file_name(job.identification["organisation"], "", job.template_id) for job in jobs]
     paths = [folder / f"{job.index:04d}_{name}" for job, name in zip(jobs, names, strict=True)]
     with ProcessPoolExecutor() as pool:
@@ -110,12 +117,17 @@ def hostile_costs(paths: list[Path], good: Path) -> None:
         print(f"  {path.name[:34]:<34} {float(seconds or 'nan'):6.3f} s, +{grown_mb} MB -> {codes or 'ok'}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str) -> argparse.Namespace:
+    """Parse the options the read-back benchmarks share: how many workbooks, seed, where to keep them."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--count", type=int, default=1100)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--dir", type=Path, default=None, help="folder to keep the workbooks in")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as scratch:
         folder = args.dir or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
