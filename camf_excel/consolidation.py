@@ -184,9 +184,10 @@ def _report_match(source: _Source, issues: list[Issue]) -> None:
         return
     code = "TERRITOIRE_INTROUVABLE" if match.territory is None else "CODE_GEO_DISCORDANT"
     column = "organisation" if match.territory is None else "code_geo"
-    value = ident.get(column) or ""
-    issues.append(make_issue(code, source.result.file, sheet=IDENT_SHEET, column=column, value=value,
-                             organisation=clean_text(ident.get("organisation")), detail=match.note))
+    where = source.result.identification_where.get(column) or {"sheet": IDENT_SHEET, "column": column}
+    issues.append(make_issue(code, source.result.file, value=ident.get(column) or "",
+                             organisation=clean_text(ident.get("organisation")), detail=match.note,
+                             **where))  # type: ignore[arg-type]
 
 
 def _organisation_key(source: _Source) -> tuple[str, ...]:

@@ -50,6 +50,8 @@ class WorkbookResult:
     actions: list[Values] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     blank_rows: int = 0
+    # Where each Identification value is: sheet, cell, row, column, ready for make_issue.
+    identification_where: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def readable(self) -> bool:
@@ -114,7 +116,9 @@ class _Checker:
             action.pop("_cells", None)
         return WorkbookResult(self.raw.file, self.raw.kind, self.raw.template_id,
                               self.raw.template_version, identification, actions, others + cells,
-                              self.raw.blank_rows)
+                              self.raw.blank_rows,
+                              {f.key: self._ident_where(self.raw.identification.get(f.key), f.key)
+                               for f in self.template.identification})
 
     def _issue(self, code: str, **details: object) -> None:
         issue = make_issue(code, self.raw.file, **details)  # type: ignore[arg-type]

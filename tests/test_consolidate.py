@@ -124,8 +124,8 @@ def test_consolidate__issues__planted_mistakes_and_nothing_else(result) -> None:
         ("alpha.xlsx", "CLASSEUR_MIS_DE_COTE", ""),
         ("beta.xlsx", "STATUT_INCONNU", "L5"),
         ("gamma.xlsx", "FICHIER_ENDOMMAGE", ""),
-        ("st-delta.xlsx", "CODE_GEO_DISCORDANT", ""),
-        ("inconnue.xlsx", "TERRITOIRE_INTROUVABLE", ""),
+        ("st-delta.xlsx", "CODE_GEO_DISCORDANT", "B6"),
+        ("inconnue.xlsx", "TERRITOIRE_INTROUVABLE", "B4"),
         ("notes.pdf", "FICHIER_IGNORE", ""),
     }
     set_aside = result.issues[result.issues["code"] == "CLASSEUR_MIS_DE_COTE"]["message"].iloc[0]
