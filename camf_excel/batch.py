@@ -103,7 +103,7 @@ def issues_frame(issues: Iterable[Issue]) -> pd.DataFrame:
 
 def action_columns() -> list[str]:
     """Columns of the actions table: identity of the organisation, canonical keys, extras, source."""
-    keys = load_template("pfm-mada").column_keys
+    keys = [c.key for c in load_template("pfm-mada").columns if not c.hidden]
     return [*IDENTITY_KEYS, *keys, EXTRA_KEY, *SOURCE_KEYS]
 
 

@@ -15,6 +15,7 @@ from camf_excel import __version__, consolidation
 from camf_excel.annotate import annotate_workbook
 from camf_excel.batch import CheckRun, check_files, issues_frame
 from camf_excel.errors import CamfError, PlanError
+from camf_excel.figures import Figures
 from camf_excel.files import refuse_existing, refuse_existing_folder, refuse_input_as_output
 from camf_excel.generate import generate_batch, generate_workbook
 from camf_excel.issues import display_value
@@ -140,7 +141,10 @@ def generate(output: Path, template: str | None, plan: Path | None, batch: Path 
         return
     if plans_dir:
         _fail("--plans s'utilise avec --batch ; pour un seul classeur, utilisez --plan.")
-    path = generate_workbook(output, template, given, plan, password, force)
+    warnings: list[str] = []
+    path = generate_workbook(output, template, given, plan, password, force, warnings)
+    for line in warnings:
+        click.secho(f"  avertissement (plan) : {display_value(line)}", fg="yellow", err=True)
     click.echo(f"Classeur écrit : {path}")
 
 
@@ -322,12 +326,16 @@ def _show_completeness(result: consolidation.Consolidation) -> None:
     if s.expected is None:
         click.echo("Complétude : sans --territories, la liste des organisations attendues est inconnue")
         return
-    click.echo(f"Complétude : {s.received} reçue(s) sur {s.expected} attendue(s)")
+    click.echo(f"Complétude : {s.filled} remplie(s) sur {s.expected} attendue(s) "
+               f"({s.received} reçue(s), dont {(s.received or 0) - (s.filled or 0)} non remplie(s))")
     table = result.completeness
-    missing = table[(table["attendu"] == True) & (table["recu"] == False)]  # noqa: E712
-    for row in missing.head(LISTED).itertuples(index=False):
-        contact = f" — {row.courriel}" if isinstance(row.courriel, str) and row.courriel else ""
-        click.echo(f"  sans classeur : {display_value(row.organisation)} ({display_value(row.mrc)}){contact}")
+    expected = table[table["attendu"] == True]  # noqa: E712
+    for label, state in (("sans classeur", consolidation.NOT_RECEIVED),
+                         ("reçu, non rempli", consolidation.NOT_FILLED)):
+        for row in expected[expected["etat"] == state].head(LISTED).itertuples(index=False):
+            contact = f" — {row.courriel}" if isinstance(row.courriel, str) and row.courriel else ""
+            click.echo(f"  {label} : {display_value(row.organisation)} ({display_value(row.mrc)}){contact}")
+    missing = expected[expected["etat"].isin([consolidation.NOT_RECEIVED, consolidation.NOT_FILLED])]
     if len(missing) > LISTED:
         click.echo(f"  … et {len(missing) - LISTED} autre(s) : voir completude.csv")
 
@@ -343,6 +351,21 @@ def _show_sources(sources: Any) -> None:
                         fg=colour)
         if len(rows) > LISTED:
             click.secho(f"  … et {len(rows) - LISTED} autre(s) « {label} » : voir sources.csv", fg=colour)
+
+
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.0f} %"
+
+
+def figures_summary(figures: Figures) -> str:
+    """One line of a workbook's figures, as its Tableau de bord shows them."""
+    if not figures.actions:
+        return "aucune action"
+    progress = "—" if figures.mean_progress is None else f"{figures.mean_progress:.0f} %"
+    unfilled = "" if figures.filled else ", aucun suivi saisi"
+    return (f"{figures.actions} action(s) : {figures.realised} réalisée(s) "
+            f"({_percent(figures.realised_share)}), {figures.late} en retard, "
+            f"avancement moyen {progress}{unfilled}")
 
 
 SEVERITY_STYLES = {"erreur": {"fg": "red", "bold": True}, "avertissement": {"fg": "yellow"}}
@@ -364,8 +387,7 @@ def show_check_run(run: CheckRun) -> None:
 def _show_result(result: WorkbookResult) -> None:
     warnings = len(result.issues) - result.errors
     name = display_value(result.file)
-    late = sum(1 for action in result.actions if action.get("en_retard") == "Oui")
-    actions = f"{len(result.actions)} action(s) dont {late} en retard"
+    actions = figures_summary(result.figures) if result.figures else "aucune action lue"
     if not result.readable:
         click.secho(f"\n✖ {name} : refusé", fg="red", bold=True)
     elif result.errors:

@@ -19,17 +19,18 @@ import collections
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from camf_excel.batch import Progress, actions_frame, check_files, issues_frame
+from camf_excel.errors import CamfError
+from camf_excel.figures import Figures, compute_figures, has_action
 from camf_excel.files import Skipped
-from camf_excel.indicators import has_action
 from camf_excel.issues import make_issue
-from camf_excel.model import ERROR, Issue
+from camf_excel.model import ERROR, Issue, Template
 from camf_excel.normalise import clean_text, fold
 from camf_excel.reader import IDENT_SHEET, version_key
 from camf_excel.templates import DEFAULT_TEMPLATE, load_template
@@ -50,8 +51,12 @@ CONSOLIDATED, SET_ASIDE, OTHER_PERIOD, REFUSED, IGNORED = (
 SOURCE_COLUMNS = ("source_file", "statut", "motif", "format", "octets", "sha256", "template_id",
                   "template_version", "organisation", "code_geo", "periode", "date_maj_fichier",
                   "lignes_lues", "lignes_consolidees", "lignes_rejetees", "erreurs", "avertissements")
-COMPLETENESS_COLUMNS = ("code_geo", "organisation", "mrc", "region", "recu", "source_file", "periode",
-                        "courriel", "attendu", "remarque")
+COMPLETENESS_COLUMNS = ("code_geo", "organisation", "mrc", "region", "recu", "etat", "source_file",
+                        "periode", "courriel", "attendu", "remarque")
+# Completeness states (DOMAIN §6): a workbook counts as a report only once filled.
+NOT_RECEIVED, UNREADABLE, NOT_FILLED, WITH_ERRORS, VALID = (
+    "non_recu", "recu_illisible", "recu_non_rempli", "recu_avec_erreurs", "recu_valide")
+FILLED_STATES = (WITH_ERRORS, VALID)
 OBSTACLE_COLUMNS = ("organisation", "mrc", "region", "periode", "action_id", "champ", "action", "statut",
                     "obstacles", "source_file", "source_row")
 SUCCESS_COLUMNS = ("organisation", "mrc", "region", "periode", "action_id", "champ", "action", "statut",
@@ -74,6 +79,7 @@ class Summary:
     rows_rejected: int
     expected: int | None
     received: int | None
+    filled: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -116,6 +122,11 @@ class _Source:
     @property
     def rows(self) -> int:
         return len(self.result.actions)
+
+    @property
+    def rows_read(self) -> int:
+        """Rows read, those typed below the table (counted by no one, reported) included."""
+        return self.rows + self.result.rows_outside
 
     @property
     def periode(self) -> object:
@@ -268,7 +279,7 @@ def _tables(read_issues: list[Issue], extra_issues: list[Issue], sources: list[_
     return Consolidation(
         actions=actions,
         organisations=organisations,
-        champs=_champs(kept, statuses, template.realised_status),
+        champs=_champs(kept, statuses, template),
         mrcs=_synthesis(organisations, completeness, ["region", "mrc"], statuses, template.realised_status),
         regions=_synthesis(organisations, completeness, ["region"], statuses, template.realised_status),
         obstacles=_with_text(actions, "obstacles", OBSTACLE_COLUMNS),
@@ -311,19 +322,17 @@ def status_key(status: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", fold(status)).strip("_")
 
 
-def _counts(actions: Iterable[Mapping[str, object]], statuses: Sequence[str],
-            realised: str) -> dict[str, object]:
-    """The status counts, share realised, late count and mean progress of some actions."""
-    rows = [a for a in actions if has_action(a)]
-    counter = collections.Counter(a.get("statut") for a in rows)
-    counts: dict[str, object] = {"actions": len(rows)}
-    counts.update({status_key(s): counter.get(s, 0) for s in statuses})
-    counts[NO_STATUS] = len(rows) - sum(counter.get(s, 0) for s in statuses)
-    counts["pct_realisees"] = round(100 * counter.get(realised, 0) / len(rows), 1) if rows else None
-    counts["en_retard"] = sum(1 for a in rows if a.get("en_retard") == "Oui")
-    progress = [a["avancement"] for a in rows if isinstance(a.get("avancement"), float | int)]
-    counts["avancement_moyen"] = round(sum(progress) / len(progress), 1) if progress else None  # type: ignore[arg-type]
-    return counts
+def figure_columns(figures: Figures, statuses: Sequence[str]) -> dict[str, object]:
+    """The figures as the consolidation's columns (shares and progress on the 0–100 scale, rounded)."""
+    columns: dict[str, object] = {"actions": figures.actions}
+    columns.update({status_key(s): figures.by_status.get(s, 0) for s in statuses})
+    columns[NO_STATUS] = figures.without_status
+    share = figures.realised_share
+    columns["pct_realisees"] = None if share is None else round(100 * share, 1)
+    columns["en_retard"] = figures.late
+    progress = figures.mean_progress
+    columns["avancement_moyen"] = None if progress is None else round(progress, 1)
+    return columns
 
 
 def _organisations(kept: Sequence[_Source], winners: Sequence[_Source], statuses: Sequence[str],
@@ -338,10 +347,10 @@ def _organisations(kept: Sequence[_Source], winners: Sequence[_Source], statuses
         row: dict[str, object] = dict(source.identity)
         row.update(annee_debut=result.identification.get("annee_debut"),
                    annee_fin=result.identification.get("annee_fin"))
-        row.update(_counts(result.actions, statuses, realised))
-        row.update(budget_prevu=_total(result.actions, "budget_prevu"),
-                   budget_reel=_total(result.actions, "budget_reel"),
-                   date_maj=_update_date(result), erreurs=result.errors,
+        figures = result.figures or compute_figures(result.actions, source.periode, _template(result))
+        row.update(figure_columns(figures, statuses))
+        row.update(budget_prevu=figures.budget_planned, budget_reel=figures.budget_used,
+                   rempli=figures.filled, date_maj=_update_date(result), erreurs=result.errors,
                    avertissements=len(result.issues) - result.errors)
         row.update(_change(source, by_key[source.key], realised))
         row.update(template_version=result.template_version, source_file=result.file)
@@ -352,13 +361,17 @@ def _organisations(kept: Sequence[_Source], winners: Sequence[_Source], statuses
 def _organisation_columns(statuses: Sequence[str]) -> list[str]:
     return ["organisation", "type", "code_geo", "mrc", "region", "demarche", "periode", "annee_debut",
             "annee_fin", "actions", *(status_key(s) for s in statuses), NO_STATUS, "pct_realisees",
-            "en_retard", "avancement_moyen", "budget_prevu", "budget_reel", "date_maj", "erreurs",
+            "en_retard", "avancement_moyen", "budget_prevu", "budget_reel", "rempli", "date_maj", "erreurs",
             "avertissements", "periode_precedente", "nouvellement_realisees", "nouvellement_en_retard",
             "template_version", "source_file"]
 
 
-def _total(actions: Iterable[Mapping[str, object]], key: str) -> float:
-    return float(sum(a[key] for a in actions if isinstance(a.get(key), int | float)))  # type: ignore[misc]
+def _template(result: WorkbookResult) -> Template:
+    """The template a workbook was read with (its own, else the default)."""
+    try:
+        return load_template(result.template_id or DEFAULT_TEMPLATE)
+    except CamfError:
+        return load_template(DEFAULT_TEMPLATE)
 
 
 def _change(source: _Source, same_organisation: Sequence[_Source], realised: str) -> dict[str, object]:
@@ -380,13 +393,14 @@ def _change(source: _Source, same_organisation: Sequence[_Source], realised: str
             "nouvellement_en_retard": newly(lambda a: a.get("en_retard") == "Oui")}
 
 
-def _champs(kept: Sequence[_Source], statuses: Sequence[str], realised: str) -> pd.DataFrame:
-    """Champ d'action × statut over every consolidated action."""
+def _champs(kept: Sequence[_Source], statuses: Sequence[str], template: Template) -> pd.DataFrame:
+    """Champ d'action × statut over every consolidated action (each late as its own période says)."""
     by_champ: dict[object, list[Mapping[str, object]]] = collections.defaultdict(list)
     for source in kept:
         for action in source.result.actions:
-            by_champ[action.get("champ") or "(sans champ)"].append(action)
-    rows = [{"champ": champ, **_counts(group, statuses, realised)} for champ, group in by_champ.items()]
+            by_champ[action.get("champ") or "(sans champ)"].append({**action, "periode": source.periode})
+    rows = [{"champ": champ, **figure_columns(compute_figures(group, None, template), statuses)}
+            for champ, group in by_champ.items()]
     frame = pd.DataFrame(rows, columns=["champ", "actions", *(status_key(s) for s in statuses), NO_STATUS,
                                         "pct_realisees", "en_retard", "avancement_moyen"])
     return frame.sort_values(["actions", "champ"], ascending=[False, True], kind="stable", ignore_index=True)
@@ -405,10 +419,13 @@ def _synthesis(organisations: pd.DataFrame, completeness: pd.DataFrame, by: list
     if not completeness.empty and completeness["attendu"].notna().any():
         expected = completeness[completeness["attendu"] == True]  # noqa: E712 - nullable booleans
         expected = expected.assign(**{key: expected[key].replace("", "(non précisée)") for key in by})
-        counts = expected.groupby(by, dropna=False)["recu"].agg(attendues="size", recues="sum")
+        expected = expected.assign(remplie=expected["etat"].isin(FILLED_STATES))
+        counts = expected.groupby(by, dropna=False).agg(attendues=("recu", "size"), recues=("recu", "sum"),
+                                                        remplies=("remplie", "sum"))
         table = table.join(counts, how="outer")
         table[["organisations", *count_columns]] = table[["organisations", *count_columns]].fillna(0)
-        table["taux_reponse"] = (100 * table["recues"] / table["attendues"]).round(1)
+        # The response rate counts filled workbooks only: an untouched one is no report.
+        table["taux_reponse"] = (100 * table["remplies"] / table["attendues"]).round(1)
     return table.reset_index()
 
 
@@ -442,16 +459,26 @@ def _expected_row(territory: Territory, sources: Sequence[_Source]) -> dict[str,
     periods = sorted({str(s.periode) for s in sources if s.periode is not None})
     return {"code_geo": territory.code_geo, "organisation": territory.organisation, "mrc": territory.mrc,
             "region": territory.region, "recu": latest is not None,
+            "etat": _state(latest) if latest else NOT_RECEIVED,
             "source_file": latest.result.file if latest else None,
             "periode": latest.periode if latest else None, "courriel": territory.courriel or None,
             "attendu": True,
             "remarque": f"périodes reçues : {', '.join(periods)}" if len(periods) > 1 else ""}
 
 
+def _state(source: _Source) -> str:
+    """Completeness state of a received, readable workbook."""
+    result = source.result
+    if not result.filled:
+        return NOT_FILLED
+    return WITH_ERRORS if result.errors else VALID
+
+
 def _received_row(source: _Source, expected: bool | None, remark: str) -> dict[str, object]:
     identity = source.identity
     return {"code_geo": identity.get("code_geo"), "organisation": identity.get("organisation"),
             "mrc": identity.get("mrc"), "region": identity.get("region"), "recu": True,
+            "etat": _state(source),
             "source_file": source.result.file, "periode": source.periode, "courriel": None,
             "attendu": expected, "remarque": remark}
 
@@ -477,8 +504,8 @@ def _source_row(source: _Source) -> dict[str, object]:
             "template_id": result.template_id or None, "template_version": result.template_version or None,
             "organisation": source.identity.get("organisation"), "code_geo": source.identity.get("code_geo"),
             "periode": source.periode, "date_maj_fichier": result.identification.get("date_maj_fichier"),
-            "lignes_lues": source.rows, "lignes_consolidees": consolidated,
-            "lignes_rejetees": source.rows - consolidated}
+            "lignes_lues": source.rows_read, "lignes_consolidees": consolidated,
+            "lignes_rejetees": source.rows_read - consolidated}
 
 
 def _size(path: Path) -> int | None:
@@ -498,7 +525,7 @@ def _checksum(path: Path) -> str | None:
 def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completeness: pd.DataFrame,
              with_territories: bool) -> Summary:
     statuses = collections.Counter(s.status for s in sources)
-    rows_read = sum(s.rows for s in sources)
+    rows_read = sum(s.rows_read for s in sources)
     consolidated = sum(s.rows for s in sources if s.status == CONSOLIDATED)
     expected = completeness[completeness["attendu"] == True] if with_territories else None  # noqa: E712
     return Summary(
@@ -508,4 +535,5 @@ def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completenes
         rows_read=rows_read, rows_consolidated=consolidated, rows_rejected=rows_read - consolidated,
         expected=len(expected) if expected is not None else None,
         received=int(expected["recu"].sum()) if expected is not None else None,
+        filled=int(expected["etat"].isin(FILLED_STATES).sum()) if expected is not None else None,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class CamfError(Exception):
     """Base of every error the tool reports to a person (message in French)."""
@@ -12,11 +14,12 @@ class TemplateError(CamfError):
 
 
 class PlanError(CamfError):
-    """An adopted plan cannot be imported; holds every problem found, not only the first."""
+    """An adopted plan cannot be imported; holds every problem found (lines, and issue records)."""
 
-    def __init__(self, path: str, problems: list[str]) -> None:
+    def __init__(self, path: str, problems: list[str], issues: Sequence[object] = ()) -> None:
         self.path = path
         self.problems = problems
+        self.issues = list(issues)
         lines = "\n".join(f"  - {problem}" for problem in problems)
         super().__init__(f"Plan refusé : {path}\n{lines}")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import html
 import io
 import os
+import posixpath
 import re
 import shutil
 import stat
@@ -129,9 +131,18 @@ MIN_SHARED_STRING_BYTES = 13  # "<si><t/></si>": a table cannot hold more than s
 # real workbook (the tallest in the corpus: 140,151 rows x 2 columns).
 MAX_CELLS = 20_000_000
 _HEAD_BYTES = 4096
-_SST_COUNT = re.compile(rb"<(?:\w+:)?sst\b[^>]*?\buniqueCount=\"(\d+)\"")
+# XML allows either quote around an attribute, and spaces around "=": so do calamine and the guard.
+_SST_COUNT = re.compile(rb"<(?:\w+:)?sst\b[^>]*?\buniqueCount\s*=\s*[\"'](\d+)[\"']")
+_NS = rb"(?:\w+:)?"
 # Cells holding something (not self-closing): styled empty cells do not widen calamine's range.
-_CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,3})(\d+)\"[^>]*(?<!/)>")
+# One pass finds them all, with their other attributes and, when the cell is a formula (shared
+# ones are a bare <f t="shared" si="0"/>) followed by no value or an empty one, its closing tag.
+_VALUED_CELL = re.compile(
+    rb"<" + _NS + rb"c\b([^>]*?\br\s*=\s*[\"']([A-Z]{1,3})(\d+)[\"'][^>]*)(?<!/)>"
+    rb"(?:\s*<" + _NS + rb"f\b(?:[^>]*/>|[^>]*>[^<]*</" + _NS + rb"f\s*>)\s*"
+    rb"(?:<" + _NS + rb"v\s*/>|<" + _NS + rb"v\s*>\s*</" + _NS + rb"v\s*>)?\s*(</" + _NS + rb"c\s*>))?")
+ValuedCell = tuple[bytes, bytes, bytes, bytes]  # attributes, column letters, row digits, no value
+CellRef = tuple[bytes, bytes]  # column letters, row digits: b"H", b"12"
 _ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
 
 
@@ -146,22 +157,31 @@ class PackageFacts:
 
     `sheet_parts` maps sheet names to worksheet parts; `checked` lists the worksheet parts read
     in full (cell area bounded, CRC-32 verified); `error_cells` maps such a part to its cells
-    holding an Excel error (calamine reads them as ''); `parts` keeps the small parts that name
-    the sheets and the template.
+    holding an Excel error (calamine reads them as ''), `percent_cells` to the references
+    (column letters, row digits) of its valued cells shown as a percentage (calamine gives 1 for
+    « 100 % »), `uncached_cells` to those of its formulas saved without a value (calamine gives '');
+    `percent_styles` are the cell formats (`s`) showing a percentage; `parts` keeps the small
+    parts that say where the sheets are and name the template.
     """
 
     path: Path
+    workbook_part: str = "xl/workbook.xml"  # where `_rels/.rels` puts it (SheetJS may write wtf/…)
     sheet_parts: dict[str, str] = field(default_factory=dict)
     checked: set[str] = field(default_factory=set)
     error_cells: dict[str, dict[str, str]] = field(default_factory=dict)
+    percent_cells: dict[str, list[CellRef]] = field(default_factory=dict)
+    uncached_cells: dict[str, list[CellRef]] = field(default_factory=dict)
+    styles_part: str = ""
+    percent_styles: frozenset[int] = frozenset()
     parts: dict[str, bytes] = field(default_factory=dict)
 
 
 _DAMAGED, _HOSTILE = "FICHIER_ENDOMMAGE", "FICHIER_DANGEREUX"
-_KEPT_PARTS = frozenset({"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "docprops/custom.xml"})
+_ROOT_RELATIONSHIPS, _CUSTOM_PROPERTIES = "_rels/.rels", "docprops/custom.xml"
 _MAX_KEPT_PART = 1024 * 1024
-_ERROR_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*\bt=\"e\"[^>]*)>(.*?)</(?:\w+:)?c>", re.S)
-_REF = re.compile(rb"\br=\"([A-Z]{1,3}\d+)\"")
+_ERROR_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*\bt\s*=\s*[\"']e[\"'][^>]*)>(.*?)</(?:\w+:)?c>", re.S)
+_ERROR_HINT = re.compile(rb"t=[\"']e[\"']")  # a literal start: scanned quickly
+_REF = re.compile(rb"\br\s*=\s*[\"']([A-Z]{1,3}\d+)[\"']")
 _CACHED = re.compile(rb"<(?:\w+:)?v>([^<]*)</")
 # The parts a parser (calamine, ElementTree) will read; charts, themes and drawings are never parsed.
 _PARSED_PART = re.compile(r"^(?:\[content_types\]\.xml|_rels/\.rels|content\.xml|meta\.xml|styles\.xml|"
@@ -183,15 +203,23 @@ def check_zip_workbook(path: Path, wanted: Callable[[str], bool] | None = None) 
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             _check_entries(entries)
-            kept = [e for e in entries if _normal(e.filename) in _KEPT_PARTS]
-            for entry in kept:  # first: they say which worksheet part holds which sheet
-                _check_part(archive, entry, facts, deep=False)
-            facts.sheet_parts = sheet_parts(facts.parts)
+            # First the parts that say where the workbook, its sheets and its styles are.
+            _keep_parts(archive, entries, facts, {_ROOT_RELATIONSHIPS})
+            facts.workbook_part = office_document(facts.parts)
+            kept = {_ROOT_RELATIONSHIPS, facts.workbook_part, relationships_part(facts.workbook_part),
+                    _CUSTOM_PROPERTIES}
+            _keep_parts(archive, entries, facts, kept - {_ROOT_RELATIONSHIPS})
+            facts.sheet_parts, facts.styles_part = workbook_parts(facts.parts, facts.workbook_part)
             deep = {part for name, part in facts.sheet_parts.items() if wanted is None or wanted(name)}
-            for entry in entries:
-                if _PARSED_PART.match(_normal(entry.filename)) and entry not in kept:
-                    in_wanted = wanted is None or _normal(entry.filename) in deep
-                    _check_part(archive, entry, facts, deep=in_wanted)
+            folder = facts.workbook_part.rpartition("/")[0]
+            parsed = [e for e in entries if _normal(e.filename) not in kept
+                      and (_PARSED_PART.match(_as_in_xl(_normal(e.filename), folder))
+                           or _normal(e.filename) == facts.styles_part)]
+            # The styles first: the worksheets' scan needs to know which formats show a percentage.
+            parsed.sort(key=lambda e: _normal(e.filename) != facts.styles_part)
+            for entry in parsed:
+                in_wanted = wanted is None or _normal(entry.filename) in deep
+                _check_part(archive, entry, facts, deep=in_wanted)
     except _ZIP_ERRORS as error:
         raise InputError(f"archive endommagée ou tronquée ({error})", _DAMAGED) from error
     return facts
@@ -215,6 +243,18 @@ def _normal(name: str) -> str:
     return name.replace("\\", "/").lower()
 
 
+def _as_in_xl(name: str, folder: str) -> str:
+    """Name a part as if the workbook lived in xl/, as most do: the same parts are checked."""
+    return f"xl/{name[len(folder) + 1:]}" if folder and name.startswith(f"{folder}/") else name
+
+
+def _keep_parts(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], facts: PackageFacts,
+                names: set[str]) -> None:
+    for entry in entries:
+        if _normal(entry.filename) in names:
+            _check_part(archive, entry, facts, deep=False, keep=True)
+
+
 def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
     names = [e.filename for e in entries]
     if len(entries) > MAX_ZIP_ENTRIES:
@@ -231,7 +271,8 @@ def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
                              "décompression ?)", _HOSTILE)
 
 
-def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, facts: PackageFacts, deep: bool) -> None:
+def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, facts: PackageFacts, deep: bool,
+                keep: bool = False) -> None:
     with archive.open(entry) as stream:
         head = stream.read(_HEAD_BYTES)
         if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
@@ -244,39 +285,116 @@ def _check_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, facts: Package
         name = _normal(entry.filename)
         if "/worksheets/" in name and deep:
             xml = head + stream.read()
-            _check_cell_references(xml)
+            cells = _VALUED_CELL.findall(xml)
+            _check_cell_area(cells)
             facts.checked.add(name)
-            if b't="e"' in xml:
-                facts.error_cells[name] = _error_cells(xml)
-        elif name in _KEPT_PARTS and entry.file_size <= _MAX_KEPT_PART:
+            _collect_cell_facts(xml, cells, name, facts)
+        elif keep and entry.file_size <= _MAX_KEPT_PART:
             facts.parts[name] = head + stream.read()
+        elif name == facts.styles_part and entry.file_size <= _MAX_KEPT_PART:
+            facts.percent_styles = percent_styles(head + stream.read())
         elif name.endswith("sharedstrings.xml"):
             stream.read()  # read to the end so that zipfile checks the CRC-32, as for sheets
 
 
 _SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\b([^>]*)/?>")
 _RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*)/?>")
-_XML_ATTRIBUTE = re.compile(rb"([\w:]+)=\"([^\"]*)\"")
+_XML_ATTRIBUTE = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 
 
-def _attributes(text: bytes) -> dict[str, str]:
-    return {k.decode().rpartition(":")[2]: html.unescape(v.decode("utf-8", "replace"))
-            for k, v in _XML_ATTRIBUTE.findall(text)}
+def xml_attributes(text: bytes) -> dict[str, str]:
+    """Return the attributes of an XML start tag's inside, names without their prefix, values unescaped."""
+    return {name.decode("utf-8", "replace").rpartition(":")[2]: html.unescape((double or single).decode(
+        "utf-8", "replace")) for name, double, single in _XML_ATTRIBUTE.findall(text)}
 
 
-def sheet_parts(parts: dict[str, bytes]) -> dict[str, str]:
-    """Map sheet names to their worksheet part (normalised path), from workbook.xml and its rels."""
-    targets = {}
-    for match in _RELATIONSHIP.finditer(parts.get("xl/_rels/workbook.xml.rels", b"")):
-        attributes = _attributes(match.group(1))
-        target = attributes.get("Target", "").replace("\\", "/")
-        target = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-        targets[attributes.get("Id", "")] = target.lower()
+def office_document(parts: dict[str, bytes]) -> str:
+    """Return the workbook part `_rels/.rels` names (normalised path), xl/workbook.xml by default."""
+    for match in _RELATIONSHIP.finditer(parts.get(_ROOT_RELATIONSHIPS, b"")):
+        attributes = xml_attributes(match.group(1))
+        if attributes.get("Type", "").endswith("/officeDocument"):
+            return _resolve("", attributes.get("Target", "")) or "xl/workbook.xml"
+    return "xl/workbook.xml"
+
+
+def relationships_part(part: str) -> str:
+    """Return the relationships part of a part: xl/workbook.xml → xl/_rels/workbook.xml.rels."""
+    folder, _, name = part.rpartition("/")
+    return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
+
+
+def _resolve(folder: str, target: str) -> str:
+    """Return a relationship's target as a normalised part name, relative to the source's folder."""
+    target = target.replace("\\", "/")
+    path = target.lstrip("/") if target.startswith("/") else f"{folder}/{target}" if folder else target
+    return posixpath.normpath(path).lower().lstrip("/") if path else ""
+
+
+def _targets(parts: dict[str, bytes], workbook: str) -> dict[str, tuple[str, str]]:
+    """Map the workbook's relationship ids to (type, part)."""
+    folder = workbook.rpartition("/")[0]
     found = {}
-    for match in _SHEET_ELEMENT.finditer(parts.get("xl/workbook.xml", b"")):
-        attributes = _attributes(match.group(1))
-        found[attributes.get("name", "")] = targets.get(attributes.get("id", ""), "")
+    for match in _RELATIONSHIP.finditer(parts.get(relationships_part(workbook), b"")):
+        attributes = xml_attributes(match.group(1))
+        found[attributes.get("Id", "")] = (attributes.get("Type", ""),
+                                           _resolve(folder, attributes.get("Target", "")))
     return found
+
+
+def workbook_parts(parts: dict[str, bytes], workbook: str = "xl/workbook.xml") -> tuple[dict[str, str], str]:
+    """Return the worksheet part of each sheet name, and the styles part ('' if none), as normalised paths."""
+    targets = _targets(parts, workbook)
+    sheets = {}
+    for match in _SHEET_ELEMENT.finditer(parts.get(workbook, b"")):
+        attributes = xml_attributes(match.group(1))
+        sheets[attributes.get("name", "")] = targets.get(attributes.get("id", ""), ("", ""))[1]
+    styles = next((part for kind, part in targets.values() if kind.endswith("/styles")), "")
+    return sheets, styles
+
+
+_BUILTIN_PERCENT_FORMATS = frozenset({9, 10})  # "0%" and "0.00%", never written in styles.xml
+_NUMBER_FORMAT = re.compile(rb"<(?:\w+:)?numFmt\b([^>]*)>")
+_CELL_FORMAT = re.compile(rb"<(?:\w+:)?xf\b([^>]*)>")
+_FORMAT_ID = re.compile(rb"\bnumFmtId\s*=\s*[\"'](\d{1,9})[\"']")
+
+
+@functools.lru_cache(maxsize=8)  # workbooks from one generator share their styles part
+def percent_styles(xml: bytes) -> frozenset[int]:
+    """Return the indexes of the cell formats (`cellXfs`) whose number format shows a percentage."""
+    codes: dict[int, bool] = dict.fromkeys(_BUILTIN_PERCENT_FORMATS, True)
+    for match in _NUMBER_FORMAT.finditer(_element(xml, b"numFmts")):  # not the dxfs' own numFmt
+        attributes = xml_attributes(match.group(1))
+        number = attributes.get("numFmtId", "")
+        if number.isdigit() and len(number) < 10:
+            codes[int(number)] = is_percent_format(attributes.get("formatCode", ""))
+    found = set()
+    for index, match in enumerate(_CELL_FORMAT.finditer(_element(xml, b"cellXfs"))):
+        number = _FORMAT_ID.search(match.group(1))
+        if number and codes.get(int(number.group(1)), False):
+            found.add(index)
+    return frozenset(found)
+
+
+def _element(xml: bytes, tag: bytes) -> bytes:
+    """Return the text from an element's start tag to its end tag, whatever its prefix (b'' if absent)."""
+    start = xml.find(tag)
+    end = xml.find(tag, start + len(tag)) if start >= 0 else -1
+    return xml[start:end] if end > start else b""
+
+
+def is_percent_format(code: str) -> bool:
+    """Tell whether a number format code multiplies by 100: a % neither quoted nor escaped (\\%)."""
+    quoted = escaped = False
+    for char in code:
+        if escaped:
+            escaped = False
+        elif char == "\\" and not quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "%" and not quoted:
+            return True
+    return False
 
 
 def _error_cells(xml: bytes) -> dict[str, str]:
@@ -289,6 +407,42 @@ def _error_cells(xml: bytes) -> dict[str, str]:
     return found
 
 
+def _collect_cell_facts(xml: bytes, cells: list[ValuedCell], part: str, facts: PackageFacts) -> None:
+    """Note a checked sheet's error cells, percentage cells and formulas without a value."""
+    # The valued cells' attributes, joined: a tenth of the sheet to search for hints.
+    attributes = b"\n".join(cell[0] for cell in cells)
+    if _ERROR_HINT.search(attributes):
+        facts.error_cells[part] = _error_cells(xml)
+    if facts.percent_styles and _percent_hint(facts.percent_styles).search(attributes):
+        needles = _percent_needles(facts.percent_styles)
+        found = [(letters, digits) for attributes, letters, digits, _ in cells
+                 if any(needle in attributes for needle in needles)]
+        if found:
+            facts.percent_cells[part] = found
+    uncached = [cell for cell in cells if cell[3]]
+    # Excel writes a formula computed to "" as t="str" with an empty value: that one is cached.
+    # (No other attribute of a cell holds "str": t="inlineStr" has a capital S.) One test for all.
+    if uncached and b"str" in b" ".join(cell[0] for cell in uncached):
+        uncached = [cell for cell in uncached if b"str" not in cell[0]]
+    if uncached:
+        facts.uncached_cells[part] = [(letters, digits) for _, letters, digits, _ in uncached]
+
+
+
+
+@functools.lru_cache(maxsize=64)
+def _percent_hint(styles: frozenset[int]) -> re.Pattern[bytes]:
+    """Return a fast pattern telling whether a sheet may use one of styles (s="9", s='9')."""
+    numbers = b"|".join(str(number).encode() for number in sorted(styles))
+    return re.compile(rb"s=[\"'](?:" + numbers + rb")[\"']")  # a literal start: scanned quickly
+
+
+@functools.lru_cache(maxsize=64)
+def _percent_needles(styles: frozenset[int]) -> tuple[bytes, ...]:
+    # A cell's attributes are r, s, t, cm, vm, ph: no other one ends in "s".
+    return tuple(f"s={quote}{number}{quote}".encode() for number in sorted(styles) for quote in "\"'")
+
+
 def _column_number(letters: bytes) -> int:
     number = 0
     for letter in letters:
@@ -296,13 +450,12 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-def _check_cell_references(xml: bytes) -> None:
-    refs = _CELL_REF.findall(xml)
-    if not refs:
+def _check_cell_area(cells: list[ValuedCell]) -> None:
+    if not cells:
         return
     # Few distinct column letters and row numbers: convert those, not every cell.
-    columns = [_column_number(letters) for letters in {letters for letters, _ in refs}]
-    rows = [int(number) for number in {number for _, number in refs}]
+    columns = [_column_number(letters) for letters in {cell[1] for cell in cells}]
+    rows = [int(number) for number in {cell[2] for cell in cells}]
     width, height = max(columns) - min(columns) + 1, max(rows) - min(rows) + 1
     if width * height > MAX_CELLS:
         raise InputError(f"feuille de {height} lignes sur {width} colonnes : hors de toute plage "

@@ -46,7 +46,7 @@ def parse_identification(values: Mapping[str, object], template: Template) -> di
         else:
             parsed, note = clean_text(value), None
         if note:
-            raise InputError(f"{field_.label} : {note}.")
+            raise InputError(f"{field_.label} : {note.detail}.")
         result[key] = parsed
     if key_code := result.get("code_geo"):
         result["code_geo"] = _code_geo(str(key_code))
@@ -91,8 +91,11 @@ def _fill_years_from_plan(identification: dict[str, object], actions: list[dict[
 def generate_workbook(output: str | Path, template: str | Template | None = None,
                       identification: Mapping[str, object] | None = None,
                       plan: str | Path | None = None, password: str | None = None,
-                      force: bool = False) -> Path:
-    """Write one follow-up workbook, blank or pre-filled from an adopted plan; return its path."""
+                      force: bool = False, warnings: list[str] | None = None) -> Path:
+    """Write one follow-up workbook, blank or pre-filled from an adopted plan; return its path.
+
+    The plan's warnings (not refusing it) are appended to `warnings` when given.
+    """
     output = Path(output)
     if output.suffix.lower() != ".xlsx":
         raise InputError(f"Le classeur doit porter l'extension .xlsx : {output}")
@@ -103,7 +106,7 @@ def generate_workbook(output: str | Path, template: str | Template | None = None
     inputs = [Path(plan)] if plan else []
     refuse_input_as_output(output, inputs)
     refuse_existing(output, force)
-    actions = read_plan(Path(plan), chosen, _plan_years(values)) if plan else []
+    actions = read_plan(Path(plan), chosen, _plan_years(values), warnings) if plan else []
     _fill_years_from_plan(values, actions)
     return write_atomically(output, build_workbook(chosen, values, actions, password), force)
 

@@ -76,6 +76,11 @@ CATALOGUE: dict[str, Entry] = {
     "COLONNE_EN_DOUBLE": _entry(WARNING, _CELL, "deux colonnes portent le même en-tête",
                                 "deuxième colonne « {header} » : seule la première ({first}) est "
                                 "lue ; supprimez ou renommez celle-ci"),
+    "FEUILLE_PLAN_SUPPLEMENTAIRE": _entry(WARNING, _SHEET, "autre feuille qui contient aussi des actions",
+                                          "la feuille « {sheet_name} » contient aussi {rows} ligne(s) "
+                                          "d'actions sous des en-têtes du Plan d'action : elles ne sont "
+                                          "pas lues (seule la feuille « {plan} » l'est) ; reportez-les "
+                                          "dans « {plan} » puis supprimez cette feuille"),
     "AUCUNE_ACTION": _entry(WARNING, _SHEET, "Plan d'action sans aucune action",
                             "aucune action sous la ligne d'en-têtes : inscrivez les actions du plan"),
     # -- Identification
@@ -103,9 +108,20 @@ CATALOGUE: dict[str, Entry] = {
     "CELLULES_FUSIONNEES": _entry(WARNING, _CELL, "cellules fusionnées sur plusieurs actions",
                                   "cellules {range} fusionnées : la valeur a été reprise pour "
                                   "chaque ligne ; annulez la fusion"),
+    "FORMULE_SANS_VALEUR": _entry(WARNING, _CELL, "formule sans valeur calculée dans une cellule de saisie",
+                                  "la cellule contient une formule dont la valeur n'a pas été "
+                                  "enregistrée : elle est lue comme vide ; remplacez la formule par sa "
+                                  "valeur (copier, puis collage spécial : valeurs)"),
+    "LIGNE_HORS_TABLEAU": _entry(ERROR, _ROW, "action inscrite sous le tableau du Plan d'action",
+                                 "ligne {row} sous le tableau (qui finit à la ligne {last}) : ni le "
+                                 "tableau de bord du classeur ni la consolidation ne la comptent ; "
+                                 "inscrivez l'action dans une ligne vide du tableau"),
     "TEXTE_NETTOYE": _entry(WARNING, _CELL, "caractères de contrôle retirés d'un texte",
                             "le texte contenait des caractères invisibles ou invalides, retirés ; "
                             "vérifiez le texte de la cellule"),
+    "TEXTE_TROP_LONG": _entry(ERROR, _CELL, "texte plus long qu'une cellule Excel",
+                              "« {header} » : texte de plus de {limit} caractères, la limite d'une "
+                              "cellule Excel ; raccourcissez-le"),
     "VALEUR_OBLIGATOIRE": _entry(ERROR, _CELL, "cellule obligatoire vide",
                                  "« {header} » est obligatoire pour chaque action : remplissez la "
                                  "cellule"),
@@ -117,16 +133,35 @@ CATALOGUE: dict[str, Entry] = {
     "VALEUR_HORS_LISTE": _entry(ERROR, _CELL, "valeur hors de la liste déroulante",
                                 "« {value} » n'est pas dans la liste « {header} » : choisissez "
                                 "dans la liste ({items})"),
+    "VALEUR_VARIANTE": _entry(WARNING, _CELL, "valeur écrite autrement que dans la liste, reconnue",
+                              "« {value} » a été lu comme « {canonical} » : choisissez « {canonical} » "
+                              "dans la liste"),
+    "NOMBRE_EN_TEXTE": _entry(WARNING, _CELL, "nombre écrit comme du texte (non compté)",
+                              "« {header} » : « {value} » est écrit comme du texte, pas comme un "
+                              "nombre : ni le tableau de bord du classeur ni la consolidation ne le "
+                              "comptent ; inscrivez le nombre {suggestion}"),
+    "NOMBRE_AMBIGU": _entry(ERROR, _CELL, "nombre dont le sens est ambigu (1,500 ou 1.500)",
+                            "« {header} » : {detail} ; inscrivez le nombre sans séparateur de milliers "
+                            "(1500 ou 1,5)"),
     "NOMBRE_INVALIDE": _entry(ERROR, _CELL, "texte dans une cellule de nombre ou d'année",
                               "« {header} » : {detail} ; inscrivez un nombre seul"),
     "POURCENTAGE_INVALIDE": _entry(ERROR, _CELL, "avancement hors de 0–100 %",
                                    "« {header} » : {detail} ; inscrivez un pourcentage de 0 à 100"),
+    "POURCENTAGE_FORMAT": _entry(WARNING, _CELL, "avancement saisi avec le signe %",
+                                 "« {header} » : saisi avec le signe % ({shown}), lu {percent} % ; le "
+                                 "tableau de bord du classeur le compte comme {raw} % : inscrivez "
+                                 "{percent} sans le signe % (ou choisissez dans la liste)"),
     "MONTANT_NEGATIF": _entry(ERROR, _CELL, "montant négatif",
                               "« {header} » : montant négatif ({value}) ; inscrivez un montant "
                               "positif ou nul"),
     "DATE_INVALIDE": _entry(ERROR, _CELL, "date impossible ou illisible",
                             "« {header} » : {detail} ; inscrivez une date aaaa-mm-jj"),
-    "DATE_FUTURE": _entry(ERROR, _CELL, "date de mise à jour dans le futur",
+    "DATE_ANNEE": _entry(ERROR, _CELL, "année seule dans une cellule de date",
+                         "« {header} » : {detail} ; inscrivez une date complète aaaa-mm-jj"),
+    "DATE_INVRAISEMBLABLE": _entry(WARNING, _CELL, "date antérieure au plan",
+                                   "« {header} » : le {value} précède le début du plan ({start}) ; "
+                                   "vérifiez la date"),
+    "DATE_FUTURE": _entry(ERROR, _CELL, "date dans le futur",
                           "« {header} » : le {value} est dans le futur (aujourd'hui : {today}) ; "
                           "corrigez la date"),
     "ANNEE_HORS_PLAN": _entry(WARNING, _CELL, "année hors des années du plan",
@@ -165,7 +200,7 @@ def make_issue(code: str, file: str, *, sheet: str = "", cell: str = "", row: in
     """Build the issue of a catalogued rule, its message filled with the occurrence's details."""
     entry = CATALOGUE[code]
     shown = display_value(value)
-    message = entry.message.format(value=shown, **details)
+    message = entry.message.format(value=shown, row=row, **details)
     return Issue(entry.severity, code, file, sheet, cell, row, column, shown, message)
 
 

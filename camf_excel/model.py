@@ -47,6 +47,8 @@ class Column:
     aliases: tuple[str, ...] = ()
     input_title: str = ""
     input_message: str = ""
+    hidden: bool = False  # a calculated helper column, not shown (and not printed)
+    step: int = 0  # a percent column's choices go by this step (0: any number from 0 to 100)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class IdentField:
 
 @dataclass(frozen=True)
 class Rule:
-    """A registered validation check applied to some columns (all when empty)."""
+    """A registered check (`rules.REGISTRY`) applied to some columns (all applicable ones when empty)."""
 
     check: str
     columns: tuple[str, ...] = ()

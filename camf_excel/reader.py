@@ -3,17 +3,20 @@
 One engine reads the values: python-calamine (xlsx, xlsm, xltx, xlsb, xls, ods), about 15 times
 faster than openpyxl and the only one that reads Strict Open XML. What calamine cannot say is
 recovered from the package itself: Excel error cells (calamine gives ''), merged cells in .ods,
-and the template's identity. Nothing here interprets a value; `validation` does.
+cells shown as a percentage (« 100 % » is the number 1), formulas saved without their value
+(calamine gives ''), the rows the workbook's own dashboard counts, and the template's identity.
+Nothing here interprets a value; `validation` does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 from xlsxwriter.utility import xl_range, xl_rowcol_to_cell
 
 from camf_excel.errors import InputError
-from camf_excel.files import PackageFacts, check_sheet, check_zip_workbook, sniff_format
+from camf_excel.files import PackageFacts, check_sheet, check_zip_workbook, sniff_format, xml_attributes
 from camf_excel.issues import make_issue
 from camf_excel.model import Issue, Template
 from camf_excel.normalise import clean_text, fold
@@ -36,9 +39,12 @@ READ_KINDS = frozenset({"xlsx", "ods", "xlsm", "xltx", "xlsb", "xls"})
 REFUSAL_CODES = {"empty": "FICHIER_VIDE", "too_big": "FICHIER_TROP_GROS",
                  "not_spreadsheet": "PAS_UN_CLASSEUR", "damaged": "FICHIER_ENDOMMAGE",
                  "encrypted": "FICHIER_PROTEGE"}
+# The defined name the generated workbook's dashboard counts actions in (writer: plan_<key>).
+REACH_NAME = "plan_action"
 _REQUIRED_MARK = re.compile(r"\s*\*+\s*$")
 Merge = tuple[int, int, int, int]  # first row, first column, last row, last column (0-based)
-SheetFacts = tuple[dict[tuple[int, int], str], list[Merge]]  # error cells, merged ranges
+Position = tuple[int, int]  # row, column (0-based)
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 class RefusedFileError(InputError):
@@ -47,12 +53,19 @@ class RefusedFileError(InputError):
 
 @dataclass(frozen=True)
 class PlanRow:
-    """A non-blank row of the Plan d'action, as read (0-based sheet row `index`)."""
+    """A non-blank row of the Plan d'action, as read (0-based sheet row `index`).
+
+    `percent_keys`: the input columns whose cell has a percentage number format (« 100 % » typed
+    by a person is the number 1); `no_cached_keys`: the input columns whose cell holds a formula
+    saved without its value (read as ''). Formula columns (En retard) are never listed.
+    """
 
     index: int
     values: dict[str, object]
     extras: dict[str, object] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    percent_keys: frozenset[str] = _NO_KEYS
+    no_cached_keys: frozenset[str] = _NO_KEYS
 
     @property
     def number(self) -> int:
@@ -68,6 +81,8 @@ class IdentValue:
     row: int
     col: int
     error: str = ""
+    percent: bool = False  # the cell has a percentage number format
+    no_cached: bool = False  # the cell holds a formula saved without its value (read as '')
 
 
 @dataclass
@@ -88,6 +103,10 @@ class RawWorkbook:
     extra_columns: dict[int, str] = field(default_factory=dict)
     rows: list[PlanRow] = field(default_factory=list)
     blank_rows: int = 0
+    # 0-based last row of the `plan_action` range the workbook's dashboard counts, when declared;
+    # non-blank rows below it go to `rows_outside`, not to `rows`.
+    reach_last_row: int | None = None
+    rows_outside: list[PlanRow] = field(default_factory=list)
     merged: list[Merge] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
 
@@ -130,11 +149,16 @@ def find_header(rows: Sequence[Sequence[object]], template: Template) -> tuple[i
             key = header_key(cell, lookup)
             if key and key not in mapping.values():
                 mapping[col] = key
-        if len(mapping) > len(best[1]):
+        if header_score(mapping, template) > header_score(best[1], template):
             best = (index, mapping)
-        if len(best[1]) * 2 >= len(template.columns):
+        if header_score(best[1], template) * 2 >= len(template.columns):
             break  # a header this complete is the one; the rows below are data
     return best
+
+
+def header_score(mapping: Mapping[int, str], template: Template) -> int:
+    """Count the input columns a header names: calculated ones alone (En retard…) make no header."""
+    return sum(1 for key in mapping.values() if template.column(key).kind != "formula")
 
 
 # --- the workbook -----------------------------------------------------------------------------
@@ -176,6 +200,7 @@ def _read_book(path: Path, kind: str, book: CalamineWorkbook, facts: PackageFact
     _read_identification(raw, cells)
     raw.template = template or _choose_template(raw)
     _read_plan(raw, cells)
+    _report_other_plans(raw, cells)
     return raw
 
 
@@ -248,13 +273,23 @@ def version_key(version: str) -> tuple[int, ...]:
 
 # --- reading sheets' cells --------------------------------------------------------------------
 
+@dataclass
+class CellFacts:
+    """What the package says of a sheet's cells beyond their values (0-based positions)."""
+
+    errors: dict[Position, str] = field(default_factory=dict)  # Excel error cells and their text
+    merged: list[Merge] = field(default_factory=list)
+    percent: set[Position] = field(default_factory=set)  # valued cells shown as a percentage
+    uncached: set[Position] = field(default_factory=set)  # formulas saved without their value
+
+
 class _SheetCells:
-    """Rows of a sheet from A1, plus its error cells and merged ranges (0-based, inclusive)."""
+    """Rows of a sheet from A1, plus what the package says of its cells (`CellFacts`)."""
 
     def __init__(self, path: Path, kind: str, book: CalamineWorkbook, facts: PackageFacts) -> None:
         self.path, self.kind, self.book, self.facts = path, kind, book, facts
         self._sheets: dict[str, CalamineSheet] = {}
-        self._ods: dict[str, SheetFacts] | None = None
+        self._ods: _OdsContent | None = None
 
     def sheet(self, name: str) -> CalamineSheet:
         if name not in self._sheets:
@@ -266,85 +301,220 @@ class _SheetCells:
     def rows(self, name: str) -> list[list[object]]:
         return [list(r) for r in self.sheet(name).to_python(skip_empty_area=False)]
 
-    def errors(self, name: str) -> dict[tuple[int, int], str]:
+    def facts_of(self, name: str, columns: Set[int] | None = None) -> CellFacts:
+        """Return the sheet's error cells, and its percentage and formula cells in `columns` (all if None).
+
+        Merged ranges: `merged`. A generated plan holds 200 formulas of its own (En retard),
+        most without a value: only the columns read as input are worth noting.
+        """
         if self.kind == "ods":
-            return self._ods_facts().get(name, ({}, []))[0]
+            found = self._ods_content().sheets.get(name) or CellFacts()
+            if columns is None:
+                return found
+            return CellFacts(found.errors, found.merged, {p for p in found.percent if p[1] in columns},
+                             {p for p in found.uncached if p[1] in columns})
+        check_sheet(self.facts, name)  # no-op when done: the facts are noted while the sheet is checked
         part = self.facts.sheet_parts.get(name, "")
-        return {_cell_position(ref): text for ref, text in self.facts.error_cells.get(part, {}).items()}
+        return CellFacts(
+            errors={_cell_position(ref): text for ref, text in self.facts.error_cells.get(part, {}).items()},
+            percent=_positions(self.facts.percent_cells.get(part, ()), columns),
+            uncached=_positions(self.facts.uncached_cells.get(part, ()), columns))
 
     def merged(self, name: str) -> list[Merge]:
         if self.kind == "ods":
-            return self._ods_facts().get(name, ({}, []))[1]
+            return self.facts_of(name).merged
         ranges = self.sheet(name).merged_cell_ranges or []
         return [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in ranges]
 
-    def _ods_facts(self) -> dict[str, SheetFacts]:
+    def reach(self) -> tuple[str, int] | None:
+        """Return the sheet and 0-based last row of the workbook's `plan_action` range, if declared."""
+        if self.kind == "ods":
+            return _ods_range_end(self._ods_content().names.get(REACH_NAME, ""))
+        if self.kind == "xls":
+            return None
+        workbook = self.facts.parts.get(self.facts.workbook_part, b"")
+        return _ooxml_range_end(_ooxml_defined_name(workbook, REACH_NAME))
+
+    def _ods_content(self) -> _OdsContent:
         if self._ods is None:
-            self._ods = _ods_cell_facts(self.path)
+            self._ods = _ods_content(self.path)
         return self._ods
 
 
-def _cell_position(ref: str) -> tuple[int, int]:
+def _positions(refs: Iterable[tuple[bytes, bytes]], columns: Set[int] | None) -> set[Position]:
+    """Return the 0-based positions of (letters, digits) references, in `columns` when given."""
+    if columns is None:
+        return {(int(row) - 1, _column_index(letters)) for letters, row in refs}
+    return {(int(row) - 1, col) for letters, row in refs if (col := _column_index(letters)) in columns}
+
+
+def _cell_position(ref: str) -> Position:
     letters = ref.rstrip("0123456789")
+    return int(ref[len(letters):]) - 1, _column_index(letters.encode())
+
+
+@functools.lru_cache(maxsize=1024)
+def _column_index(letters: bytes) -> int:
     col = 0
     for letter in letters:
-        col = col * 26 + ord(letter) - 64
-    return int(ref[len(letters):]) - 1, col - 1
+        col = col * 26 + letter - 64
+    return col - 1
 
+
+# --- the dashboard's reach (defined names) ----------------------------------------------------
+
+_SHEET_REF = r"(?:'((?:[^']|'')+)'|([^'!.:$]+))"  # quoted (apostrophes doubled) or bare
+_ANY_SHEET = r"(?:'(?:[^']|'')+'|[^'!.:$]+)"  # the same, not captured
+_COLUMN_ROW = r"\$?[A-Za-z]{1,3}\$?(\d{1,7})"
+# 'Plan d''action'!$D$4:$D$203 (Excel) and $'Plan d''action'.$D$4:.$D$203 (OpenDocument).
+_OOXML_RANGE = re.compile(rf"=?{_SHEET_REF}!{_COLUMN_ROW}(?::{_COLUMN_ROW})?")
+_ODS_RANGE = re.compile(rf"\$?{_SHEET_REF}\.{_COLUMN_ROW}(?::(?:\$?{_ANY_SHEET})?\.{_COLUMN_ROW})?")
+
+
+def _ooxml_defined_name(xml: bytes, name: str) -> str:
+    """Return the formula text of a workbook-wide defined name, else ''."""
+    for match in _defined_name(name).finditer(xml):
+        if b"localSheetId" not in match.group(1):  # a name scoped to one sheet is not the dashboard's
+            return html.unescape(match.group(2).decode("utf-8", "replace"))
+    return ""
+
+
+@functools.lru_cache(maxsize=8)
+def _defined_name(name: str) -> re.Pattern[bytes]:
+    # Only the wanted name: a generated workbook defines some sixty.
+    return re.compile(rb"<(?:\w+:)?definedName\b([^>]*\bname\s*=\s*[\"']" + re.escape(name.encode())
+                      + rb"[\"'][^>]*)>([^<]*)</(?:\w+:)?definedName\s*>", re.IGNORECASE)
+
+
+def _ooxml_range_end(text: str) -> tuple[str, int] | None:
+    return _range_end(_OOXML_RANGE.fullmatch(text.strip()))
+
+
+def _ods_range_end(text: str) -> tuple[str, int] | None:
+    return _range_end(_ODS_RANGE.fullmatch(text.strip()))
+
+
+def _range_end(match: re.Match[str] | None) -> tuple[str, int] | None:
+    if match is None:
+        return None
+    quoted, bare, first, last = match.groups()
+    sheet = quoted.replace("''", "'") if quoted else bare
+    return sheet, int(last or first) - 1
+
+
+# --- OpenDocument content.xml -----------------------------------------------------------------
 
 _TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _OFFICE_NS = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 _CALCEXT_NS = "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"
 _MAX_SPAN = 100_000
+_MAX_MARKS = 200_000  # cells noted per file, repeated rows and columns included: memory stays bounded
 _CELL_TAGS = (f"{{{_TABLE_NS}}}table-cell", f"{{{_TABLE_NS}}}covered-table-cell")
+_VALUE_TYPE, _FORMULA = f"{{{_OFFICE_NS}}}value-type", f"{{{_TABLE_NS}}}formula"
+_CACHED_VALUES = tuple(f"{{{_OFFICE_NS}}}{name}" for name in (
+    "value", "string-value", "date-value", "time-value", "boolean-value"))
+_NAMED_RANGE = re.compile(rb"<(?:\w+:)?named-range\b([^>]*)>")
+_WALK_NEEDED = (b'value-type="error"', b"-spanned=", b"percentage", b"formula=")
 
 
-def _ods_cell_facts(path: Path) -> dict[str, SheetFacts]:
-    """Walk content.xml for error cells and merged ranges, only when the file has any."""
+@dataclass
+class _OdsContent:
+    """What content.xml says beyond the values: each sheet's `CellFacts`, and the named ranges."""
+
+    sheets: dict[str, CellFacts] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def _ods_content(path: Path) -> _OdsContent:
+    """Read content.xml once: named ranges always, cells only when the file has any worth noting."""
     with zipfile.ZipFile(path) as archive, archive.open("content.xml") as stream:
         xml = stream.read()
-    if b'value-type="error"' not in xml and b"-spanned=" not in xml:
-        return {}
-    return _OdsWalker().walk(xml)
+    content = _OdsContent(names=_ods_named_ranges(xml))
+    if any(marker in xml for marker in _WALK_NEEDED):
+        # calamine read the values; a content.xml it forgave but ElementTree does not: no facts.
+        with contextlib.suppress(ET.ParseError, ValueError):
+            content.sheets = _OdsWalker().walk(xml)
+    return content
+
+
+def _ods_named_ranges(xml: bytes) -> dict[str, str]:
+    names = {}
+    for match in _NAMED_RANGE.finditer(xml):
+        attributes = xml_attributes(match.group(1))
+        names[attributes.get("name", "").lower()] = attributes.get("cell-range-address", "")
+    return names
 
 
 class _OdsWalker:
     """Track the row and column of each ODS cell, counting repeated rows and columns."""
 
     def __init__(self) -> None:
-        self.facts: dict[str, SheetFacts] = {}
-        self.table = ""
+        self.sheets: dict[str, CellFacts] = {}
+        self.facts = CellFacts()
         self.row = self.col = 0
+        self.marks: list[tuple[str, int, str]] = []  # this row's noted cells: what, column, text
+        self.budget = _MAX_MARKS
 
-    def walk(self, xml: bytes) -> dict[str, SheetFacts]:
+    def walk(self, xml: bytes) -> dict[str, CellFacts]:
         for event, element in ET.iterparse(_BytesReader(xml), events=("start", "end")):
             tag = element.tag
             if event == "start" and tag == f"{{{_TABLE_NS}}}table":
-                self.table, self.row = element.get(f"{{{_TABLE_NS}}}name", ""), 0
-                self.facts[self.table] = ({}, [])
+                self.row, self.facts = 0, CellFacts()
+                self.sheets[element.get(f"{{{_TABLE_NS}}}name", "")] = self.facts
             elif event == "start" and tag == f"{{{_TABLE_NS}}}table-row":
-                self.col = 0
+                self.col, self.marks = 0, []
             elif event == "end" and tag == f"{{{_TABLE_NS}}}table-row":
-                self.row += _repeat(element, "rows")
+                repeat = _repeat(element, "rows")
+                self._note_row(repeat)
+                self.row += repeat
                 element.clear()
             elif event == "end" and tag in _CELL_TAGS:
                 self._cell(element)
                 self.col += _repeat(element, "columns")
-        return {name: facts for name, facts in self.facts.items() if facts[0] or facts[1]}
+        return {name: f for name, f in self.sheets.items() if f.errors or f.merged or f.percent or f.uncached}
 
     def _cell(self, element: ET.Element) -> None:
-        errors, merged = self.facts[self.table]
-        if element.get(f"{{{_CALCEXT_NS}}}value-type") == "error":
-            errors[(self.row, self.col)] = "".join(element.itertext()).strip() or "#ERREUR"
+        notes = _cell_notes(element)
+        if notes:  # a cell repeated over columns is that many cells
+            span = min(_repeat(element, "columns"), max(self.budget, 0))
+            self.marks += [(what, self.col + offset, text) for offset in range(span) for what, text in notes]
         rows = min(int(element.get(f"{{{_TABLE_NS}}}number-rows-spanned", "1") or 1), _MAX_SPAN)
         cols = min(int(element.get(f"{{{_TABLE_NS}}}number-columns-spanned", "1") or 1), _MAX_SPAN)
         if rows > 1 or cols > 1:
-            merged.append((self.row, self.col, self.row + rows - 1, self.col + cols - 1))
+            self.facts.merged.append((self.row, self.col, self.row + rows - 1, self.col + cols - 1))
+
+    def _note_row(self, repeat: int) -> None:
+        """Note the row's cells once per repetition of the row, within the budget."""
+        if not self.marks:
+            return
+        times = min(repeat, 1 + max(self.budget, 0) // len(self.marks))
+        self.budget -= times * len(self.marks)
+        for row in range(self.row, self.row + times):
+            for what, col, text in self.marks:
+                if what == "error":
+                    self.facts.errors[(row, col)] = text
+                elif what == "percent":
+                    self.facts.percent.add((row, col))
+                else:
+                    self.facts.uncached.add((row, col))
+
+
+def _cell_notes(element: ET.Element) -> list[tuple[str, str]]:
+    """Return what to note of an ODS cell: error (and its text), percentage, formula without value."""
+    notes = []
+    if element.get(f"{{{_CALCEXT_NS}}}value-type") == "error":
+        notes.append(("error", "".join(element.itertext()).strip() or "#ERREUR"))
+    if element.get(_VALUE_TYPE) == "percentage":
+        notes.append(("percent", ""))
+    if element.get(_FORMULA) is not None and all(element.get(name) is None for name in _CACHED_VALUES) \
+            and not "".join(element.itertext()).strip():
+        notes.append(("uncached", ""))
+    return notes
 
 
 def _repeat(element: ET.Element, what: str) -> int:
     value = element.get(f"{{{_TABLE_NS}}}number-{what}-repeated", "1")
-    return int(value) if value.isdigit() else 1
+    return int(value) if value.isdigit() and len(value) < 8 else 1
 
 
 class _BytesReader:
@@ -383,14 +553,22 @@ def _read_identification(raw: RawWorkbook, cells: _SheetCells) -> None:
             return
         raw.issue("FEUILLE_RENOMMEE", sheet=name, expected=IDENT_SHEET, found=name)
     raw.ident_sheet = name
-    errors = cells.errors(name)
+    facts = cells.facts_of(name)
     for index, row in enumerate(rows):
         for col, cell in enumerate(row[:4]):
             key = labels.get(fold(_REQUIRED_MARK.sub("", clean_text(cell))))
             if key and key not in raw.identification:
-                value = row[col + 1] if col + 1 < len(row) else ""
-                raw.identification[key] = IdentValue(value, index, col + 1, errors.get((index, col + 1), ""))
+                raw.identification[key] = _ident_value(row, (index, col + 1), facts)
+                if raw.identification[key].no_cached:
+                    raw.issue("FORMULE_SANS_VALEUR", sheet=name, cell=xl_rowcol_to_cell(index, col + 1),
+                              row=index + 1, column=key)
                 break
+
+
+def _ident_value(row: list[object], where: Position, facts: CellFacts) -> IdentValue:
+    value = row[where[1]] if where[1] < len(row) else ""
+    return IdentValue(value, *where, facts.errors.get(where, ""), percent=where in facts.percent,
+                      no_cached=where in facts.uncached)
 
 
 def _ident_labels(template: Template) -> dict[str, str]:
@@ -430,7 +608,7 @@ def _read_plan(raw: RawWorkbook, cells: _SheetCells) -> None:
     name = _find_sheet(raw, PLAN_SHEET)
     rows = cells.rows(name) if name else []
     if not name:
-        name, rows = _best_sheet(raw, cells, lambda r: len(find_header(r, template)[1]),
+        name, rows = _best_sheet(raw, cells, lambda r: header_score(find_header(r, template)[1], template),
                                  exclude=(raw.ident_sheet,))
         if not name:
             raw.issue("FEUILLE_MANQUANTE", sheet=PLAN_SHEET, expected=PLAN_SHEET,
@@ -439,7 +617,7 @@ def _read_plan(raw: RawWorkbook, cells: _SheetCells) -> None:
         raw.issue("FEUILLE_RENOMMEE", sheet=name, expected=PLAN_SHEET, found=name)
     raw.plan_sheet = name
     header_index, mapping = find_header(rows, template)
-    if len(mapping) < MIN_HEADER_MATCHES:
+    if header_score(mapping, template) < MIN_HEADER_MATCHES:
         raw.issue("ENTETE_INTROUVABLE", sheet=name, rows=HEADER_SCAN_ROWS)
         return
     raw.header_index = header_index
@@ -450,7 +628,10 @@ def _read_plan(raw: RawWorkbook, cells: _SheetCells) -> None:
         raw.issue("CELLULES_FUSIONNEES", sheet=name, cell=xl_rowcol_to_cell(r0, c0), row=r0 + 1,
                   column=mapping.get(c0, ""), range=xl_range(r0, c0, r1, c1))
     _fill_merged(rows, raw.merged)
-    _collect_rows(raw, rows, cells.errors(name))
+    reach = cells.reach()
+    if reach and reach[0] == name and reach[1] > header_index:  # a name left pointing above: ignored
+        raw.reach_last_row = reach[1]
+    _collect_rows(raw, rows, cells.facts_of(name, set(_input_columns(raw).values())))
 
 
 def _report_columns(raw: RawWorkbook, header: list[object], mapping: Mapping[int, str]) -> None:
@@ -485,19 +666,106 @@ def _fill_merged(rows: list[list[object]], merged: list[Merge]) -> None:
                 rows[index][c0] = rows[r0][c0]
 
 
-def _collect_rows(raw: RawWorkbook, rows: list[list[object]], errors: Mapping[tuple[int, int], str]) -> None:
-    input_columns = {key: col for key, col in raw.columns.items()
-                     if raw.template.column(key).kind != "formula"}
+def _input_columns(raw: RawWorkbook) -> dict[str, int]:
+    """Return the columns people type into (not the formula ones, like En retard)."""
+    return {key: col for key, col in raw.columns.items() if raw.template.column(key).kind != "formula"}
+
+
+def _collect_rows(raw: RawWorkbook, rows: list[list[object]], facts: CellFacts) -> None:
+    """Sort the non-blank rows under the header into `rows` and `rows_outside`; count the blank ones.
+
+    `facts` holds the percentage and formula cells of the input columns only.
+    """
+    input_columns = _input_columns(raw)
+    keys = {col: key for key, col in input_columns.items()}
+    percent, uncached = _by_row(facts.percent), _by_row(facts.uncached)
     for index in range(raw.header_index + 1, len(rows)):
         row = rows[index]
         values = {key: _at(row, col) for key, col in raw.columns.items()}
         extras = {header: _at(row, col) for col, header in raw.extra_columns.items()}
-        row_errors = {key: errors[(index, col)] for key, col in raw.columns.items() if (index, col) in errors}
+        row_errors = {key: facts.errors[(index, col)] for key, col in raw.columns.items()
+                      if (index, col) in facts.errors}
         extras = {header: value for header, value in extras.items() if not _blank(value)}
-        if not row_errors and not extras and all(_blank(values[k]) for k in input_columns):
+        # A formula without its value reads as '': the row still holds something.
+        if not row_errors and not extras and index not in uncached \
+                and all(_blank(values[k]) for k in input_columns):
             raw.blank_rows += 1
             continue
-        raw.rows.append(PlanRow(index, values, extras, row_errors))
+        plan_row = PlanRow(index, values, extras, row_errors, _keys(percent.get(index), keys),
+                           _keys(uncached.get(index), keys))
+        if raw.reach_last_row is not None and index > raw.reach_last_row:
+            raw.rows_outside.append(plan_row)
+            _report_outside(raw, plan_row)
+            continue
+        raw.rows.append(plan_row)
+        for key in sorted(plan_row.no_cached_keys, key=input_columns.__getitem__):
+            raw.issue("FORMULE_SANS_VALEUR", sheet=raw.plan_sheet, row=plan_row.number, column=key,
+                      cell=xl_rowcol_to_cell(index, input_columns[key]))
+
+
+def _by_row(positions: set[Position]) -> dict[int, set[int]]:
+    found: dict[int, set[int]] = {}
+    for row, col in positions:
+        found.setdefault(row, set()).add(col)
+    return found
+
+
+def _keys(cols: Set[int] | None, keys: Mapping[int, str]) -> frozenset[str]:
+    return frozenset(keys[col] for col in cols if col in keys) if cols else _NO_KEYS
+
+
+def _report_outside(raw: RawWorkbook, row: PlanRow) -> None:
+    """Report a row below the `plan_action` range: the workbook's dashboard does not count it."""
+    key, col = _first_filled(raw, row)
+    raw.issue("LIGNE_HORS_TABLEAU", sheet=raw.plan_sheet, cell=xl_rowcol_to_cell(row.index, col),
+              row=row.number, column=key, value=row.values.get("action", ""),
+              last=(raw.reach_last_row or 0) + 1)
+
+
+def _first_filled(raw: RawWorkbook, row: PlanRow) -> tuple[str, int]:
+    """Return the key and column of the row's Action cell, else of its first non-blank cell."""
+    if "action" in raw.columns and not _blank(row.values["action"]):
+        return "action", raw.columns["action"]
+    filled = [(col, key) for key, col in raw.columns.items()
+              if not _blank(row.values[key]) or key in row.no_cached_keys]
+    filled += [(col, "action") for col, header in raw.extra_columns.items() if header in row.extras]
+    col, key = min(filled, default=(raw.columns.get("action", 0), "action"))
+    return key, col
+
+
+# --- other sheets holding actions -------------------------------------------------------------
+
+_OWN_SHEETS = frozenset(fold(name) for name in SHEETS)
+
+
+def _report_other_plans(raw: RawWorkbook, cells: _SheetCells) -> None:
+    """Report the sheets, other than the generator's, that hold actions under Plan d'action headers.
+
+    A copy of the plan sheet (« Plan d'action (2) ») holds actions nobody reads. Only sheets the
+    generator does not make are read: a workbook with its own sheets only costs nothing more.
+    """
+    if not raw.plan_sheet:
+        return
+    for name in raw.sheet_names:
+        if name in (raw.plan_sheet, raw.ident_sheet) or fold(name) in _OWN_SHEETS:
+            continue
+        count = _plan_rows_in(cells, name, raw.template)
+        if count:
+            raw.issue("FEUILLE_PLAN_SUPPLEMENTAIRE", sheet=name, sheet_name=name, rows=count,
+                      plan=raw.plan_sheet)
+
+
+def _plan_rows_in(cells: _SheetCells, name: str, template: Template) -> int:
+    """Count the non-blank rows under a Plan d'action header in a sheet (0 without one)."""
+    try:
+        rows = cells.rows(name)  # the guard checks the sheet first (InputError: file refused)
+    except (CalamineError, ValueError, IndexError, KeyError):
+        return 0  # a chart sheet or a sheet calamine cannot read: no actions to report there
+    header_index, mapping = find_header(rows, template)
+    if header_score(mapping, template) < MIN_HEADER_MATCHES:
+        return 0
+    inputs = [col for col, key in mapping.items() if template.column(key).kind != "formula"]
+    return sum(1 for row in rows[header_index + 1:] if any(not _blank(_at(row, col)) for col in inputs))
 
 
 def _at(row: Sequence[object], col: int) -> object:

@@ -10,16 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from camf_excel.errors import TemplateError
+from camf_excel.figures import REQUIRED_COLUMNS, REQUIRED_IDENTIFICATION, REQUIRED_LISTS
 from camf_excel.model import KINDS, Column, IdentField, ListSpec, Rule, Template
 from camf_excel.normalise import clean_text
+from camf_excel.rules import REGISTRY
 
 COMMON_FILE = "_commun.toml"
 DEFAULT_TEMPLATE = "pfm-mada"  # the union of the PFM and MADA champs: reads any workbook
 TEMPLATE_BY_DEMARCHE = {"PFM": "pfm", "MADA": "mada", "PFM-MADA": "pfm-mada"}
-KNOWN_CHECKS = frozenset({
-    "required", "in_list", "unique", "within_plan_years", "end_after_start", "non_negative",
-    "percent_range", "not_in_future", "status_progress_consistent", "comment_when_abandoned",
-})
 ERROR_STYLES = frozenset({"stop", "warning", "information"})
 
 _TEMPLATE_KEYS = {"id": str, "version": str, "demarche": str, "language": str, "title": str,
@@ -29,7 +27,7 @@ _COMMON_KEYS = {"lists": dict, "identification": list, "columns": list, "indicat
 _LIST_KEYS = {"items": list, "synonyms": dict, "editable": bool, "slots": int}
 _COLUMN_KEYS = {"key": str, "header": str, "kind": str, "width": (int, float), "required": bool,
                 "list": str, "group": str, "error_style": str, "aliases": list,
-                "input_title": str, "input_message": str}
+                "input_title": str, "input_message": str, "hidden": bool, "step": int}
 _IDENT_KEYS = {"key": str, "label": str, "kind": str, "required": bool, "list": str, "help": str}
 _RULE_KEYS = {"check": str, "columns": list}
 _INDICATOR_KEYS = {"realised": str, "not_late": list}
@@ -186,19 +184,45 @@ def _build_identification(raw: list[Any], lists: Mapping[str, ListSpec],
     return tuple(fields)
 
 
-def _build_rules(raw: list[Any], column_keys: set[str], file: Path) -> tuple[Rule, ...]:
+def _build_rules(raw: list[Any], column_keys: set[str], ident_keys: set[str],
+                 file: Path) -> tuple[Rule, ...]:
     rules = []
     for index, data in enumerate(raw):
         where = f"{file} : rules[{index}]"
+        if not isinstance(data, dict):
+            raise TemplateError(f"{where} : une table est attendue.")
         _check_keys(data, _RULE_KEYS, where, ("check",))
-        if data["check"] not in KNOWN_CHECKS:
+        definition = REGISTRY.get(data["check"])
+        if definition is None:
             raise TemplateError(f"{where} : vérification « {data['check']} » inconnue "
-                                f"({', '.join(sorted(KNOWN_CHECKS))}).")
-        unknown = [c for c in data.get("columns", []) if c not in column_keys]
-        if unknown:
-            raise TemplateError(f"{where} : colonne inconnue {unknown}.")
-        rules.append(Rule(data["check"], tuple(data.get("columns", ()))))
+                                f"({', '.join(sorted(REGISTRY))}).")
+        columns = tuple(data.get("columns", ()))
+        if not (set(columns) <= column_keys or set(columns) <= ident_keys):
+            unknown = [c for c in columns if c not in column_keys]
+            raise TemplateError(f"{where} : colonne inconnue {unknown} (colonnes du Plan d'action ou "
+                                "renseignements d'Identification, pas les deux).")
+        if definition.columns is not None and len(columns) != definition.columns:
+            raise TemplateError(f"{where} : « {definition.name} » porte sur {definition.columns} "
+                                f"colonne(s), {len(columns)} donnée(s).")
+        rules.append(Rule(definition.name, columns))
     return tuple(rules)
+
+
+def _check_required_keys(columns: tuple[Column, ...], lists: Mapping[str, ListSpec],
+                         identification: tuple[IdentField, ...], file: Path) -> None:
+    """Refuse a template lacking a column, list or Identification field the code relies on."""
+    kinds = {c.key: c.kind for c in columns}
+    for key, kind in REQUIRED_COLUMNS.items():
+        if kinds.get(key) != kind:
+            found = f"de type « {kinds[key]} »" if key in kinds else "absente"
+            raise TemplateError(f"{file} : colonne « {key} » de type « {kind} » requise ({found}).")
+    for name in REQUIRED_LISTS:
+        if name not in lists:
+            raise TemplateError(f"{file} : liste « {name} » requise, absente.")
+    known = {f.key for f in identification}
+    for key in REQUIRED_IDENTIFICATION:
+        if key not in known:
+            raise TemplateError(f"{file} : renseignement d'identification « {key} » requis, absent.")
 
 
 def _build_template(data: Mapping[str, Any], common: Mapping[str, Any], file: Path,
@@ -216,11 +240,14 @@ def _build_template(data: Mapping[str, Any], common: Mapping[str, Any], file: Pa
     bad = [s for s in [indicators["realised"], *indicators["not_late"]] if s not in statuses]
     if bad:
         raise TemplateError(f"{common_file} : indicators : statut inconnu {bad}.")
+    identification = _build_identification(common["identification"], lists, common_file)
+    _check_required_keys(columns, lists, identification, common_file)
     return Template(
         id=data["id"], version=data["version"], demarche=data["demarche"],
         language=data["language"], title=data["title"], columns=columns,
-        identification=_build_identification(common["identification"], lists, common_file),
-        lists=lists, rules=_build_rules(common["rules"], {c.key for c in columns}, common_file),
+        identification=identification,
+        lists=lists, rules=_build_rules(common["rules"], {c.key for c in columns},
+                                        {f.key for f in identification}, common_file),
         realised_status=indicators["realised"], not_late_statuses=tuple(indicators["not_late"]),
         source=str(file),
     )

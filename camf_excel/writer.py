@@ -14,7 +14,19 @@ from xlsxwriter.worksheet import Worksheet
 
 from camf_excel import __version__
 from camf_excel.errors import CamfError
-from camf_excel.indicators import Dashboard, compute_dashboard, late_flag
+from camf_excel.figures import (
+    Figures,
+    champ_formula,
+    champ_status_formula,
+    compute_figures,
+    has_action,
+    indicators,
+    late_flag,
+    row_formulas,
+    share_formula,
+    status_count_formula,
+)
+from camf_excel.lists import list_forms
 from camf_excel.model import Column, Template
 
 SHEETS = ("Lisez-moi", "Identification", "Plan d'action", "Comité de suivi", "Tableau de bord",
@@ -29,6 +41,7 @@ FIRST_DATA_ROW = HEADER_ROW + 1
 # workbook gets 200, enough for the largest MRC plans (about 150 actions).
 EXTRA_ROWS = 100
 MIN_ROWS = 200
+LOCKED_ROWS_BELOW = 1000  # rows under the table given a locked format (further down, nobody types)
 COMMITTEE_MEMBERS = 25
 COMMITTEE_MEETINGS = 40
 IDENT_FIRST_ROW = 3
@@ -66,8 +79,12 @@ class _Sheet(Worksheet):
         return formula.removeprefix("=")
 
 
-USED_FUNCTIONS = frozenset({"IF", "AND", "ISNUMBER", "FIND", "COUNT", "COUNTIF", "COUNTIFS", "SUM",
-                            "AVERAGE", "TODAY"})
+USED_FUNCTIONS = frozenset({"IF", "AND", "ISNUMBER", "FIND", "COUNTIF", "COUNTIFS", "SUM", "SUMIFS",
+                            "AVERAGEIFS", "IFERROR", "INDEX", "MATCH", "TRIM", "SUBSTITUTE", "LEN",
+                            "TODAY"})
+# Lists the workbook recognises in formulas (their spellings on Listes): the dashboard counts these.
+RECOGNISED_LISTS = ("statut", "champ")
+ROW_MARK = "{n}"
 
 
 def _ok(result: int | None, what: str) -> None:
@@ -92,6 +109,11 @@ def row_height(texts: Sequence[tuple[str, float]]) -> float:
 
 def _text_literal(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
+
+
+def _cached(value: float | None) -> float | str:
+    """A formula's cached value: "" where the figure is undefined (no action, no budget)."""
+    return "" if value is None else value
 
 
 def _qualified(sheet: str, cell: str) -> str:
@@ -126,6 +148,7 @@ class _Formats:
                            "quote_prefix": True, "border": 1, "border_color": "#BFBFBF"})
         self.status = {s: add({"bg_color": c}) for s, c in STATUS_COLOURS.items()}
         self.late = add({"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"})
+        self.plain = add({"locked": True})
 
     def _input(self, kind: str) -> Format:
         properties: dict[str, object] = {"locked": False, "valign": "top", "border": 1,
@@ -156,9 +179,12 @@ class _Builder:
         self.book = xlsxwriter.Workbook(self.stream, WORKBOOK_OPTIONS)
         self.formats = _Formats(self.book)
         self.columns = {c.key: i for i, c in enumerate(template.columns)}
-        periode = identification.get("periode")
-        self.dashboard: Dashboard = compute_dashboard(self.actions, periode, template)
-        self.late = [late_flag(row, periode, template) for row in self.actions]
+        self.periode = identification.get("periode")
+        self.figures: Figures = compute_figures(self.actions, self.periode, template)
+        # The calculated columns' formulas, once, with ROW_MARK where each row puts its number.
+        cells = {key: xl_col_to_name(col) + ROW_MARK for key, col in self.columns.items()}
+        self.row_patterns = [(key, self.columns[key], formula)
+                             for key, formula in row_formulas(template, cells).items()]
 
     def build(self) -> bytes:
         """Write every sheet and return the .xlsx bytes."""
@@ -204,17 +230,38 @@ class _Builder:
     # -- Listes ------------------------------------------------------------------------
     def _write_lists(self, sheet: Worksheet) -> None:
         sheet.hide()
-        for col, spec in enumerate(self.template.lists.values()):
+        col = 0
+        for spec in self.template.lists.values():
             sheet.set_column(col, col, max(12, *(len(i) for i in spec.items)) + 2)
-            self._text(sheet, 0, col, spec.range_name, self.formats.label)
-            for row, item in enumerate(spec.items, start=1):
-                self._text(sheet, row, col, item)
-            for row in range(len(spec.items) + 1, spec.size + 1):
-                _ok(sheet.write_blank(row, col, None, self.formats.inputs["text"]), "liste")
-            letter = xl_col_to_name(col, col_abs=True)
-            reference = f"={quote_sheetname(sheet.name)}!{letter}$2:{letter}${spec.size + 1}"
-            _ok(self.book.define_name(spec.range_name, reference), spec.range_name)
+            self._list_column(sheet, col, spec.range_name, list(spec.items), spec.size)
+            col += 1
+        for name in RECOGNISED_LISTS:
+            forms = list_forms(self.template.lists[name])
+            sheet.set_column(col, col + 1, 30)
+            self._list_column(sheet, col, f"liste_{name}_formes", list(forms))
+            self._list_column(sheet, col + 1, f"liste_{name}_canon", list(forms.values()))
+            col += 2
+        for column in self.template.columns:
+            if column.step:
+                steps = list(range(0, 101, column.step))
+                self._list_column(sheet, col, step_range(column), steps, fmt=self.formats.inputs["percent"])
+                col += 1
         self._protect(sheet)
+
+    def _list_column(self, sheet: Worksheet, col: int, name: str, items: Sequence[str | int],
+                     size: int = 0, fmt: Format | None = None) -> None:
+        """Write one named list on the Listes sheet; rows up to `size` stay open to additions."""
+        self._text(sheet, 0, col, name, self.formats.label)
+        for row, item in enumerate(items, start=1):
+            if isinstance(item, str):
+                self._text(sheet, row, col, item)
+            else:
+                _ok(sheet.write_number(row, col, item, fmt), name)
+        for row in range(len(items) + 1, size + 1):
+            _ok(sheet.write_blank(row, col, None, self.formats.inputs["text"]), name)
+        letter = xl_col_to_name(col, col_abs=True)
+        reference = f"={quote_sheetname(sheet.name)}!{letter}$2:{letter}${max(size, len(items)) + 1}"
+        _ok(self.book.define_name(name, reference), name)
 
     # -- Lisez-moi ---------------------------------------------------------------------
     def _write_readme(self, sheet: Worksheet) -> None:
@@ -230,12 +277,15 @@ class _Builder:
             ("sub", "Comment le remplir"),
             ("", "1. Identification : vérifier l'organisation, les années du plan et inscrire la "
                  "période de suivi (l'année sur laquelle porte ce suivi)."),
-            ("", "2. Plan d'action : pour chaque action, choisir le Statut dans la liste, inscrire "
-                 "l'Avancement (0 à 100), la Date de mise à jour, le Budget utilisé, puis les "
+            ("", "2. Plan d'action : pour chaque action, choisir le Statut et l'Avancement dans "
+                 "leur liste (l'avancement va de 0 à 100 par pas de 5, sans le signe %), inscrire "
+                 "la Date de mise à jour et le Budget utilisé (des nombres, sans symbole), puis les "
                  "Commentaires, les Obstacles et les Prochaines étapes."),
             ("", "3. Une action Abandonnée ou Reportée s'explique dans Commentaires. Une action "
                  "Réalisée est à 100 %."),
-            ("", "4. Nouvelle action : l'inscrire dans la première ligne vide du tableau."),
+            ("", "4. Nouvelle action : l'inscrire dans la première ligne vide du tableau (les "
+                 "cellules sous le tableau sont verrouillées : le tableau de bord ne les compterait "
+                 "pas)."),
             ("", "5. Comité de suivi : membres du comité et journal des rencontres."),
             ("", "6. Enregistrer le fichier au format .xlsx (Excel ou LibreOffice) et le "
                  "retourner à la personne responsable du suivi. Ne pas renommer les onglets ni "
@@ -320,7 +370,12 @@ class _Builder:
         self._write_bands(sheet)
         for col, column in enumerate(columns):
             fmt = self.formats.formula if column.kind == "formula" else self.formats.for_kind(column.kind)
-            sheet.set_column(col, col, column.width, fmt)
+            sheet.set_column(col, col, column.width, fmt, {"hidden": column.hidden})
+        # Empty cells show their row's format before their column's (Excel and LibreOffice): the
+        # rows around the table are locked and plain, so nothing is typed where neither the
+        # dashboard nor the tool would count it.
+        for row in (*range(HEADER_ROW), *range(self.last_row + 1, self.last_row + 1 + LOCKED_ROWS_BELOW)):
+            sheet.set_row(row, None, self.formats.plain)
         _ok(sheet.add_table(HEADER_ROW, 0, self.last_row, last_col, {
             "name": TABLE_NAME, "style": "Table Style Light 1", "autofilter": True,
             "columns": [{"header": c.header, "header_format": self.formats.header[c.group]}
@@ -330,9 +385,9 @@ class _Builder:
         sheet.freeze_panes(FIRST_DATA_ROW, 2)
         sheet.set_landscape()
         sheet.repeat_rows(HEADER_ROW)
-        for offset, row_values in enumerate(self.actions):
-            self._write_action(sheet, FIRST_DATA_ROW + offset, row_values)
-        self._write_late_formulas(sheet)
+        for offset in range(self.rows):
+            values = self.actions[offset] if offset < len(self.actions) else {}
+            self._write_action(sheet, FIRST_DATA_ROW + offset, values)
         for col, column in enumerate(columns):
             self._validate_column(sheet, col, column)
             self._define_column_name(sheet, col, column)
@@ -353,33 +408,39 @@ class _Builder:
                 start = col
 
     def _write_action(self, sheet: Worksheet, row: int, values: Mapping[str, object]) -> None:
+        """Write one table row: its values (empty cells take the column's input format) and its formulas."""
         texts = []
         for col, column in enumerate(self.template.columns):
-            if column.kind != "formula":
-                value = values.get(column.key)
-                self._value(sheet, row, col, column.kind, value)
-                if isinstance(value, str):
-                    texts.append((value, column.width))
-        sheet.set_row(row, row_height(texts))
+            if column.kind == "formula":
+                continue
+            value = values.get(column.key)
+            self._value(sheet, row, col, column.kind, value)
+            if isinstance(value, str):
+                texts.append((value, column.width))
+        self._write_calculated(sheet, row, values)
+        if texts:
+            sheet.set_row(row, row_height(texts))
 
-    def _late_formula_pattern(self) -> str:
-        """Return the En retard formula with {n} standing for the row number."""
-        letter = {key: xl_col_to_name(col) for key, col in self.columns.items()}
-        action, fin, statut = letter["action"] + "{n}", letter["annee_fin"] + "{n}", letter["statut"] + "{n}"
-        excluded = ",".join(f"{statut}<>{_text_literal(s)}" for s in self.template.not_late_statuses)
-        return (f'=IF({action}="","",IF(AND(ISNUMBER({fin}),ISNUMBER(ident_periode),'
-                f'{fin}<ident_periode,{excluded}),"Oui","Non"))')
+    def _write_calculated(self, sheet: Worksheet, row: int, values: Mapping[str, object]) -> None:
+        """Write the row's formulas, each with the value it computes as its cached value."""
+        number = str(row + 1)
+        present = has_action(values)
+        cached: dict[str, object] = {
+            "statut_lu": self._recognised(values, "statut") if present else "",
+            "champ_lu": self._recognised(values, "champ") if present else "",
+            "en_retard": late_flag(values, self.periode, self.template),
+        }
+        for key, col, pattern in self.row_patterns:
+            _ok(sheet.write_formula(row, col, pattern.replace(ROW_MARK, number), self.formats.formula,
+                                    cached[key]), key)
 
-    def _write_late_formulas(self, sheet: Worksheet) -> None:
-        col = self.columns["en_retard"]
-        pattern = self._late_formula_pattern()
-        for offset in range(self.rows):
-            row = FIRST_DATA_ROW + offset
-            cached = self.late[offset] if offset < len(self.late) else ""
-            _ok(sheet.write_formula(row, col, pattern.replace("{n}", str(row + 1)),
-                                    self.formats.formula, cached), "En retard")
+    def _recognised(self, values: Mapping[str, object], key: str) -> str:
+        value = values.get(key)
+        return value if isinstance(value, str) and value in self.template.lists[key].items else ""
 
     def _validate_column(self, sheet: Worksheet, col: int, column: Column) -> None:
+        if column.hidden:
+            return  # a helper column nobody types in
         options: dict[str, object] = {"input_title": column.input_title[:32],
                                       "input_message": column.input_message,
                                       "error_type": column.error_style,
@@ -394,9 +455,13 @@ class _Builder:
         elif column.kind == "number":
             options |= {"validate": "decimal", "criteria": ">=", "value": 0,
                         "error_message": "Inscrire un montant positif, sans symbole $."}
+        elif column.kind == "percent" and column.step:
+            options |= {"validate": "list", "source": "=" + step_range(column),
+                        "error_message": f"Choisir dans la liste : de 0 à 100 par pas de {column.step}, "
+                                         "sans le signe %."}
         elif column.kind == "percent":
             options |= {"validate": "decimal", "criteria": "between", "minimum": 0,
-                        "maximum": 100, "error_message": "Inscrire un nombre de 0 à 100."}
+                        "maximum": 100, "error_message": "Inscrire un nombre de 0 à 100, sans le signe %."}
         elif column.kind == "date":
             options |= {"validate": "date", "criteria": "between",
                         "minimum": dt.date(2000, 1, 1), "maximum": "=TODAY()",
@@ -414,7 +479,8 @@ class _Builder:
 
     def _colour_statuses(self, sheet: Worksheet) -> None:
         status_col = self.columns["statut"]
-        first = xl_rowcol_to_cell(FIRST_DATA_ROW, status_col, col_abs=True)
+        # Coloured by the status the dashboard counts: a variant typed by hand is coloured too.
+        first = xl_rowcol_to_cell(FIRST_DATA_ROW, self.columns["statut_lu"], col_abs=True)
         for status in self.template.lists["statut"].items:
             if status in self.formats.status:
                 _ok(sheet.conditional_format(FIRST_DATA_ROW, status_col, self.last_row, status_col, {
@@ -458,53 +524,50 @@ class _Builder:
 
     # -- Tableau de bord ---------------------------------------------------------------
     def _write_dashboard(self, sheet: Worksheet) -> None:
-        d = self.dashboard
         f = self.formats
         sheet.set_column(0, 0, 44)
         sheet.set_column(1, 1, 14)
         sheet.set_column(2, 20, 12)
         self._text(sheet, 0, 0, "Tableau de bord", f.title)
         self._text(sheet, 1, 0, "Calculé automatiquement à partir de l'onglet Plan d'action.")
-        figures = [
-            ("Nombre d'actions", 'COUNTIF(plan_action,"?*")', d.actions, f.count),
-            ("Actions réalisées (%)", f"IF(B4>0,COUNTIFS(plan_statut,"
-             f"{_text_literal(self.template.realised_status)},plan_action,\"?*\")/B4,0)",
-             d.realised_share, f.share),
-            ("Actions en retard", 'COUNTIF(plan_en_retard,"Oui")', d.late, f.count),
-            ("Budget prévu ($)", "SUM(plan_budget_prevu)", d.budget_planned, f.money),
-            ("Budget utilisé ($)", "SUM(plan_budget_reel)", d.budget_used, f.money),
-            ("Budget utilisé (% du prévu)", "IF(B7>0,B8/B7,0)", d.budget_used_share, f.share),
-            ("Avancement moyen (%)", "IF(COUNT(plan_avancement)>0,AVERAGE(plan_avancement)/100,0)",
-             d.mean_progress, f.share),
-        ]
         self._text(sheet, 2, 0, "Indicateurs", f.header["calcul"])
-        for offset, (label, formula, value, fmt) in enumerate(figures, start=3):
-            self._text(sheet, offset, 0, label, f.label)
-            _ok(sheet.write_formula(offset, 1, "=" + formula, fmt, value), label)
-        self._write_status_table(sheet, 11)
-        self._write_matrix(sheet, 21)
+        styles = {"count": f.count, "share": f.share, "money": f.money}
+        row = 3
+        for indicator in indicators(self.template):
+            self._text(sheet, row, 0, indicator.label, f.label)
+            _ok(sheet.write_formula(row, 1, "=" + indicator.formula, styles[indicator.style],
+                                    indicator.value(self.figures)), indicator.label)
+            cell = xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
+            _ok(self.book.define_name(indicator.cell_name, "=" + _qualified(sheet.name, cell)),
+                indicator.cell_name)
+            row += 1
+        row = self._write_status_table(sheet, row + 1)
+        self._write_matrix(sheet, row + 2)
         self._protect(sheet)
 
-    def _write_status_table(self, sheet: Worksheet, top: int) -> None:
-        d, f = self.dashboard, self.formats
+    def _write_status_table(self, sheet: Worksheet, top: int) -> int:
+        """Write the count and share of each status from row `top`; return the row after the table."""
+        d, f = self.figures, self.formats
         for col, header in enumerate(("Actions par statut", "Nombre", "%")):
             self._text(sheet, top, col, header, f.header["calcul"])
         statuses = self.template.lists["statut"].items
         for row, status in enumerate(statuses, start=top + 1):
             self._text(sheet, row, 0, status, f.label)
-            count = f'COUNTIFS(plan_statut,A{row + 1},plan_action,"?*")'
+            count = status_count_formula(xl_rowcol_to_cell(row, 0))
             _ok(sheet.write_formula(row, 1, "=" + count, f.count, d.by_status[status]), status)
-            _ok(sheet.write_formula(row, 2, f"=IF($B$4>0,B{row + 1}/$B$4,0)", f.share,
-                                    d.status_share(status)), status)
+            _ok(sheet.write_formula(row, 2, "=" + share_formula(xl_rowcol_to_cell(row, 1)), f.share,
+                                    _cached(d.status_share(status))), status)
         row = top + 1 + len(statuses)
+        counts = f"{xl_rowcol_to_cell(top + 1, 1)}:{xl_rowcol_to_cell(row - 1, 1)}"
         self._text(sheet, row, 0, "Statut non renseigné ou hors liste", f.label)
-        _ok(sheet.write_formula(row, 1, f"=B4-SUM(B{top + 2}:B{row})", f.count, d.without_status),
+        _ok(sheet.write_formula(row, 1, f"=tdb_actions-SUM({counts})", f.count, d.without_status),
             "sans statut")
-        _ok(sheet.write_formula(row, 2, f"=IF($B$4>0,B{row + 1}/$B$4,0)", f.share,
-                                d.without_status_share), "sans statut")
+        _ok(sheet.write_formula(row, 2, "=" + share_formula(xl_rowcol_to_cell(row, 1)), f.share,
+                                _cached(d.without_status_share)), "sans statut")
+        return row + 1
 
     def _write_matrix(self, sheet: Worksheet, top: int) -> None:
-        d, f = self.dashboard, self.formats
+        d, f = self.figures, self.formats
         statuses = self.template.lists["statut"].items
         champs = self.template.lists["champ"].items
         self._text(sheet, top - 1, 0, "Actions par champ d'action et par statut", f.subtitle)
@@ -515,15 +578,13 @@ class _Builder:
         self._text(sheet, top, total_col, "Total", f.header["calcul"])
         for row, champ in enumerate(champs, start=top + 1):
             self._text(sheet, row, 0, champ, f.label)
+            champ_cell = xl_rowcol_to_cell(row, 0, col_abs=True)
             for col, status in enumerate(statuses, start=1):
-                champ_cell = xl_rowcol_to_cell(row, 0, col_abs=True)
                 status_cell = xl_rowcol_to_cell(top, col, row_abs=True)
-                formula = (f'=COUNTIFS(plan_champ,{champ_cell},plan_statut,{status_cell},'
-                           'plan_action,"?*")')
-                _ok(sheet.write_formula(row, col, formula, f.count, d.by_champ_status[champ, status]),
-                    champ)
-            _ok(sheet.write_formula(row, total_col, f'=COUNTIFS(plan_champ,A{row + 1},'
-                                    'plan_action,"?*")', f.count, d.by_champ[champ]), champ)
+                _ok(sheet.write_formula(row, col, "=" + champ_status_formula(champ_cell, status_cell),
+                                        f.count, d.by_champ_status[champ, status]), champ)
+            _ok(sheet.write_formula(row, total_col, "=" + champ_formula(champ_cell), f.count,
+                                    d.by_champ[champ]), champ)
         self._insert_chart(sheet, top, len(champs), statuses)
 
     def _insert_chart(self, sheet: Worksheet, top: int, n_champs: int,
@@ -557,6 +618,11 @@ class _Builder:
         for name, value in (("camf_template_id", t.id), ("camf_template_version", t.version),
                             ("camf_generator", f"camf-excel {__version__}")):
             _ok(self.book.set_custom_property(name, value), name)
+
+
+def step_range(column: Column) -> str:
+    """Name of the Listes range holding a stepped column's choices (liste_avancement)."""
+    return f"liste_{column.key}"
 
 
 def build_workbook(template: Template, identification: Mapping[str, object] | None = None,

@@ -1,4 +1,8 @@
-"""Read a workbook's Tableau de bord and Plan d'action back with python-calamine (no recalculation)."""
+"""Read a workbook's Tableau de bord and Plan d'action back as stored (no recalculation here).
+
+Indicators are found by their defined names (`tdb_…`), the status table and the matrix by
+their labels: what a person reads, not cell addresses.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +10,61 @@ import datetime as dt
 import random
 from pathlib import Path
 
+import openpyxl
 from python_calamine import CalamineWorkbook
 
-from camf_excel.indicators import Dashboard
+from camf_excel.figures import Figures, indicators
 from camf_excel.model import Template
-from camf_excel.writer import FIRST_DATA_ROW, HEADER_ROW, PLAN_SHEET
+from camf_excel.writer import DASHBOARD_SHEET, FIRST_DATA_ROW, HEADER_ROW, PLAN_SHEET
 
-Figures = dict[str, object]
+Snapshot = dict[str, object]
+NOT_SET = "(vide)"
 
 
-def read_dashboard(path: Path, template: Template) -> Figures:
-    """Return the dashboard's figures by label, as the workbook stores them."""
-    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Tableau de bord").to_python()
+def _number(value: object) -> object:
+    """A cell value as compared: numbers rounded, an empty result as NOT_SET."""
+    if value in ("", None):
+        return NOT_SET
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return round(float(value), 6)
+    return value
+
+
+def read_dashboard(path: Path, template: Template) -> Snapshot:
+    """Return the dashboard's figures as the workbook stores them (cached or recalculated values)."""
+    book = openpyxl.load_workbook(path, data_only=True)
+    sheet = book[DASHBOARD_SHEET]
+    named = {}
+    for indicator in indicators(template):
+        (sheet_name, ref), = book.defined_names[indicator.cell_name].destinations
+        named[indicator.name] = _number(book[sheet_name][ref.replace("$", "")].value)
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
     by_label = {row[0]: row for row in rows if row and isinstance(row[0], str) and row[0]}
     statuses = template.lists["statut"].items
     header = by_label["Champ d'action"]
     columns = {status: header.index(status) for status in statuses}
+    total = header.index("Total")
+    status_rows = [row for row in rows if row and row[0] in statuses and isinstance(row[1], int | float)]
+    status_table = {row[0]: (_number(row[1]), _number(row[2])) for row in status_rows}
+    missing = by_label["Statut non renseigné ou hors liste"]
     return {
-        "indicators": [round(float(by_label[label][1]), 6) for label in INDICATORS],
-        "statuses": {s: (by_label[s][1], round(by_label[s][2], 6)) for s in statuses},
-        "without_status": by_label["Statut non renseigné ou hors liste"][1],
-        "matrix": {c: [by_label[c][columns[s]] for s in statuses] + [by_label[c][-1]]
+        "indicators": named,
+        "statuses": status_table,
+        "without_status": (_number(missing[1]), _number(missing[2])),
+        "matrix": {c: [_number(by_label[c][columns[s]]) for s in statuses] + [_number(by_label[c][total])]
                    for c in template.lists["champ"].items},
     }
 
 
-INDICATORS = ("Nombre d'actions", "Actions réalisées (%)", "Actions en retard",
-              "Budget prévu ($)", "Budget utilisé ($)", "Budget utilisé (% du prévu)",
-              "Avancement moyen (%)")
-
-
-def expected_figures(d: Dashboard, template: Template) -> Figures:
-    """Return what read_dashboard must find for these computed figures."""
+def expected_dashboard(figures: Figures, template: Template) -> Snapshot:
+    """Return what read_dashboard must find for these figures."""
     statuses = template.lists["statut"].items
-    values = (d.actions, d.realised_share, d.late, d.budget_planned, d.budget_used,
-              d.budget_used_share, d.mean_progress)
     return {
-        "indicators": [round(float(v), 6) for v in values],
-        "statuses": {s: (d.by_status[s], round(d.status_share(s), 6)) for s in statuses},
-        "without_status": d.without_status,
-        "matrix": {c: [d.by_champ_status[c, s] for s in statuses] + [d.by_champ[c]]
-                   for c in template.lists["champ"].items},
+        "indicators": {i.name: _number(i.value(figures)) for i in indicators(template)},
+        "statuses": {s: (_number(figures.by_status[s]), _number(figures.status_share(s))) for s in statuses},
+        "without_status": (_number(figures.without_status), _number(figures.without_status_share)),
+        "matrix": {c: [*(_number(figures.by_champ_status[c, s]) for s in statuses),
+                       _number(figures.by_champ[c])] for c in template.lists["champ"].items},
     }
 
 

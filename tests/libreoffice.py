@@ -28,7 +28,17 @@ _RECALC_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 
 def convert(source: Path, target_dir: Path, extension: str = "xlsx", recalc: bool = True) -> Path:
     """Open source in LibreOffice and save it as `extension` into target_dir; return the new file."""
+    return convert_many([source], target_dir, extension, recalc)[source]
+
+
+def convert_many(sources: list[Path], target_dir: Path, extension: str = "xlsx",
+                 recalc: bool = True) -> dict[Path, Path]:
+    """Open every source in one LibreOffice run and save each as `extension`; map source to result.
+
+    One soffice start costs about two seconds: a test session converts its files together.
+    """
     assert SOFFICE is not None
+    assert len({s.stem for s in sources}) == len(sources), "sources must have distinct names"
     with tempfile.TemporaryDirectory(prefix="lo-profile-") as profile:
         user = Path(profile) / "user"
         user.mkdir()
@@ -39,9 +49,10 @@ def convert(source: Path, target_dir: Path, extension: str = "xlsx", recalc: boo
         completed = subprocess.run(
             [SOFFICE, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore",
              "--convert-to", filters.get(extension, extension), "--outdir", str(target_dir),
-             str(source)],
-            capture_output=True, text=True, timeout=180, check=False)
-    result = target_dir / f"{source.stem}.{extension}"
-    if completed.returncode != 0 or not result.exists():
-        raise AssertionError(f"LibreOffice n'a pas converti {source}: {completed.stderr}")
-    return result
+             *map(str, sources)],
+            capture_output=True, text=True, timeout=120 + 10 * len(sources), check=False)
+    results = {source: target_dir / f"{source.stem}.{extension}" for source in sources}
+    missing = [str(s) for s, r in results.items() if not r.exists()]
+    if completed.returncode != 0 or missing:
+        raise AssertionError(f"LibreOffice n'a pas converti {missing}: {completed.stderr}")
+    return results

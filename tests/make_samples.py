@@ -6,7 +6,8 @@ files are committed, so the README's command and the tests use them without rebu
 `mrc-mekinac/` holds what the MRC de Mékinac received from its municipalities for 2026: one
 municipality never sent its workbook (Trois-Rives), one sent a damaged file (Hérouxville),
 Saint-Tite sent two versions, Grandes-Piles sent 2025 too, Sainte-Thècle typed its name
-« Ste-Thècle » without a code and made mistakes; a PDF and an Office lock file lie beside them.
+« Ste-Thècle » without a code and made mistakes, Saint-Roch-de-Mékinac sent its workbook back
+untouched (received, not filled); a PDF and an Office lock file lie beside them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from libreoffice import convert
 from camf_excel.generate import read_organisations, safe_file_name
 from camf_excel.plan import read_plan
 from camf_excel.templates import TEMPLATE_BY_DEMARCHE, load_template
+from camf_excel.writer import build_workbook
 
 TARGET = SAMPLES / "classeurs-remplis"
 SAINT_ELIE = {"organisation": "Saint-Élie-de-Caxton", "type": "Municipalité", "code_geo": "51075",
@@ -51,7 +53,7 @@ MISTAKES = {
     (PLAN, "L9"): "Abandonnée", (PLAN, "P9"): None,
     (PLAN, "J10"): "à confirmer", (PLAN, "N11"): "31/02/2026", (PLAN, "A12"): "1.1",
     (PLAN, "B13"): "Sports", (PLAN, "H14"): 2028, (PLAN, "I14"): 2026, (PLAN, "O15"): "#REF!",
-    (PLAN, "U3"): "Notes du comité", (PLAN, "U16"): "Voir le courriel du 3 mars",
+    (PLAN, "X3"): "Notes du comité", (PLAN, "X16"): "Voir le courriel du 3 mars",
     (IDENT, "B16"): "annie.dessureault@",
 }
 
@@ -80,7 +82,7 @@ def build(target: Path = TARGET) -> list[Path]:
 
 
 MEKINAC_FOLDER = TARGET / "mrc-mekinac"
-NOT_SENT, DAMAGED = "Trois-Rives", "Hérouxville"
+NOT_SENT, DAMAGED, UNTOUCHED = "Trois-Rives", "Hérouxville", "Saint-Roch-de-Mékinac"
 # (organisation, période, file date, file suffix): the versions each municipality sent.
 SENT = {"Saint-Tite": [(2026, dt.date(2026, 10, 1), ""), (2026, dt.date(2026, 11, 12), "_v2")],
         "Grandes-Piles": [(2025, dt.date(2025, 11, 20), ""), (2026, dt.date(2026, 11, 3), "")]}
@@ -119,6 +121,10 @@ def _municipal_workbook(folder: Path, row: dict[str, str], periode: int, updated
     name = safe_file_name(row["organisation"], row["code_geo"], template_id).replace(
         ".xlsx", f"_{periode}{suffix}.xlsx")
     plan = _municipal_plan(template_id, seed)
+    if row["organisation"] == UNTOUCHED:  # sent back as generated: received, not filled
+        template = load_template(template_id)
+        (folder / name).write_bytes(build_workbook(template, ident, read_plan(plan, template)))
+        return folder / name
     return filled_workbook(folder / name, template_id, plan, ident, seed=seed + periode + len(suffix))
 
 

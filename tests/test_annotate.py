@@ -141,14 +141,14 @@ def test_annotate__missing_cells__created_in_order_with_their_column_format(anno
             columns = [_column(ref) for row, ref, _ in cells if row == number]
             assert columns == sorted(columns), f"{sheet} row {number}: cells out of order"
     book = openpyxl.load_workbook(annotated)
-    # An empty cell shows its column's format (unlocked input cells): the new cell keeps it.
-    for ref in ("D250", "L4"):
-        assert book[PLAN_SHEET][ref].protection.locked is False
-        assert book[PLAN_SHEET][ref].alignment.wrapText
+    # A new cell takes the format it showed empty: its row's, else its column's (input, unlocked).
+    assert book[PLAN_SHEET]["L4"].protection.locked is False
+    assert book[PLAN_SHEET]["L4"].alignment.wrapText
+    assert book[PLAN_SHEET]["D250"].protection.locked is True
     assert book[PLAN_SHEET]["D250"].fill.fgColor.rgb == RED
     assert book[PLAN_SHEET]["Z5"].comment.text == "Avertissement : cellule absente, loin à droite"
     assert book[IDENT]["B2"].comment.text == "Erreur : ligne absente entre deux lignes"
-    assert b'<dimension ref="A1:Z250"/>' in parts[_sheet_part(parts, PLAN_SHEET)]
+    assert b'<dimension ref="A1:Z1203"/>' in parts[_sheet_part(parts, PLAN_SHEET)]  # rows locked below
 
 
 def test_annotate__cells_not_named__keep_their_style_index(source: Path, annotated: Path) -> None:

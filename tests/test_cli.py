@@ -63,20 +63,18 @@ def _plan(tmp_path: Path, body: str, name: str = "plan.csv", encoding: str = "ut
 
 BAD_PLANS = {
     "unknown_champ": ("1.1,Loisir sportif,,Action A,,Greffe,,2025,2025,,\n",
-                      "ligne 2 : colonne « Champ d'action » : « Loisir sportif » n'est pas dans"),
+                      "ligne 2 (B2) : « Loisir sportif » n'est pas dans"),
     "duplicate_no": ("1.1,Habitation,,Action A,,Greffe,,2025,2025,,\n"
                      "1.1,Habitation,,Action B,,Greffe,,2025,2025,,\n",
-                     "ligne 3 : colonne « No » : « 1.1 » en double (déjà utilisé ligne 2)"),
-    "year_outside": ("1.1,Habitation,,Action A,,Greffe,,2025,2031,,\n",
-                     "ligne 2 : colonne « Fin prévue (année) » : l'année 2031 est hors des années"),
+                     "ligne 3 (A3) : le numéro « 1.1 » est déjà utilisé en A2"),
     "text_in_budget": ("1.1,Habitation,,Action A,,Greffe,,2025,2025,beaucoup,\n",
-                       "colonne « Budget prévu ($) » : « beaucoup » n'est pas un nombre"),
+                       "ligne 2 (J2) : « Budget prévu ($) » : « beaucoup » n'est pas un nombre"),
     "negative_budget": ("1.1,Habitation,,Action A,,Greffe,,2025,2025,-500,\n",
-                        "ligne 2 : colonne « Budget prévu ($) » : montant négatif (-500)"),
+                        "ligne 2 (J2) : « Budget prévu ($) » : montant négatif (-500)"),
     "end_before_start": ("1.1,Habitation,,Action A,,Greffe,,2026,2025,,\n",
-                         "ligne 2 : colonne « Fin prévue (année) » : la fin (2025) précède"),
+                         "ligne 2 (I2) : la fin prévue (2025) précède le début (2026)"),
     "missing_action": ("1.1,Habitation,,,,Greffe,,2025,2025,,\n",
-                       "ligne 2 : colonne « Action » : valeur obligatoire manquante"),
+                       "ligne 2 (D2) : « Action » est obligatoire"),
 }
 
 
@@ -91,11 +89,20 @@ def test_cli__bad_plan__exit_2_named_and_nothing_written(tmp_path: Path, case: s
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["plan.csv"]
 
 
+def test_cli__plan_year_outside_the_plan__written_with_its_warning(tmp_path: Path) -> None:
+    out = tmp_path / "suivi.xlsx"
+    plan = _plan(tmp_path, "1.1,Habitation,,Action A,,Greffe,,2025,2031,,\n")
+    code, output = run("generate", "-o", str(out), "--template", "pfm", "--debut", "2024", "--fin", "2029",
+                       "--plan", str(plan))
+    assert code == 0 and out.exists()
+    assert "ligne 2 (I2) : « Fin prévue (année) » : l'année 2031 est hors" in output
+
+
 def test_cli__missing_required_column__named(tmp_path: Path) -> None:
     path = tmp_path / "plan.csv"
     path.write_text("No;Objectif;Action\n1;Un;Deux\n", encoding="utf-8")
     code, output = run("generate", "-o", str(tmp_path / "o.xlsx"), "--plan", str(path))
-    assert code == 2 and "colonne obligatoire absente : « Champ d'action »" in output
+    assert code == 2 and "colonne obligatoire « Champ d'action » introuvable" in output
 
 
 def test_cli__excel_fr_csv__semicolon_cp1252_lenient_headers(tmp_path: Path) -> None:

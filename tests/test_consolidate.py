@@ -230,7 +230,8 @@ def test_consolidate_cli__samples__report_written_and_exit_1(tmp_path: Path) -> 
     code, output = run("consolidate", str(SAMPLES / "classeurs-remplis"), "-o", str(out),
                        "--territories", str(SAMPLES / "territoires.csv"))
     assert code == 1, output
-    assert "10 reçue(s) sur 12 attendue(s)" in output
+    assert "9 remplie(s) sur 12 attendue(s) (10 reçue(s), dont 1 non remplie(s))" in output
+    assert "reçu, non rempli : Saint-Roch-de-Mékinac" in output
     assert "sans classeur : Trois-Rives" in output and "trois-rives@regionmekinac.com" in output
     assert "refusé : " in output and "mis de côté : " in output and "ignoré : " in output
     names = ("actions", "organisations", "validation", "completude")
@@ -276,3 +277,15 @@ def test_consolidate__workbook_resaved_by_libreoffice__same_numbers(tmp_path: Pa
 def _values(path: Path, sheet: str) -> list[list[object]]:
     rows = openpyxl.load_workbook(path, read_only=True)[sheet].iter_rows(values_only=True)
     return [[round(v, 6) if isinstance(v, float) else v for v in row] for row in rows if any(row)]
+
+
+def test_completeness__untouched_workbook__received_not_filled_and_out_of_the_rate() -> None:
+    result = consolidate([SAMPLES / "classeurs-remplis" / "mrc-mekinac"], SAMPLES / "territoires.csv", jobs=1)
+    states = dict(zip(result.completeness["organisation"], result.completeness["etat"], strict=True))
+    assert states["Saint-Roch-de-Mékinac"] == "recu_non_rempli"
+    assert states["Trois-Rives"] == "non_recu"
+    assert states["Sainte-Thècle"] == "recu_avec_erreurs" and states["Saint-Séverin"] == "recu_valide"
+    mekinac = result.mrcs[result.mrcs["mrc"] == "MRC Mékinac"].iloc[0]
+    assert (mekinac["attendues"], mekinac["recues"], mekinac["remplies"]) == (10, 8, 7)
+    assert mekinac["taux_reponse"] == 70.0
+    assert result.summary.filled == 7 and result.summary.received == 8

@@ -9,13 +9,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import IDENTIFICATION, MRC_PLAN, PFM_PLAN
-from dashboard import expected_figures, follow_up_values, read_dashboard
+from dashboard import NOT_SET, expected_dashboard, follow_up_values, read_dashboard
 from hypothesis import given
 from hypothesis import strategies as st
 
 from camf_excel.errors import OutputExistsError
+from camf_excel.figures import compute_figures
 from camf_excel.generate import generate_workbook, parse_identification, safe_file_name
-from camf_excel.indicators import compute_dashboard
 from camf_excel.plan import read_plan
 from camf_excel.templates import load_template
 from camf_excel.writer import (
@@ -62,11 +62,13 @@ def test_workbook__table__covers_every_input_row(pfm_workbook: Path) -> None:
     sheet = openpyxl.load_workbook(pfm_workbook)[PLAN_SHEET]
     table = sheet.tables["tbl_plan"]
     last_row = FIRST_DATA_ROW + max(25 + 100, MIN_ROWS)
-    assert table.ref == f"A3:T{last_row}"
+    assert table.ref == f"A3:V{last_row}"
     assert [c.name for c in table.tableColumns] == [c.header for c in PFM.columns]
     assert sheet.freeze_panes == "C4"
-    assert sheet["T4"].value.startswith("=IF(D4=")
-    assert sheet[f"T{last_row}"].value.startswith(f"=IF(D{last_row}=")
+    assert sheet["T4"].value.startswith('=IF(LEN(TRIM(D4))=0,"",')
+    recognised = f'=IF(LEN(TRIM(D{last_row}))=0,"",IFERROR(INDEX(liste_statut_canon'
+    assert sheet[f"U{last_row}"].value.startswith(recognised)
+    assert [sheet.column_dimensions[c].hidden for c in "TUV"] == [False, True, True]
 
 
 def test_workbook__list_columns__each_has_its_dropdown(pfm_workbook: Path) -> None:
@@ -92,9 +94,19 @@ def test_workbook__protection__locks_structure_leaves_inputs_open(pfm_workbook: 
     assert sheet["A3"].protection.locked  # header
     assert sheet["T4"].protection.locked  # formula
     assert not sheet["D4"].protection.locked  # action written from the plan
-    # Empty input cells take their column's format, unlocked, in Excel and LibreOffice.
+    last_row = FIRST_DATA_ROW + max(25 + 100, MIN_ROWS)
+    # Empty input cells take their column's format, unlocked, in Excel and LibreOffice...
     assert not sheet.column_dimensions["L"].protection.locked
     assert sheet.column_dimensions["T"].protection.locked
+    # ...but a row's format comes first: below the table (and above it) rows are locked, so
+    # nothing is typed there that neither the dashboard nor the tool would count.
+    with zipfile.ZipFile(pfm_workbook) as archive:
+        xml = archive.read("xl/worksheets/sheet3.xml").decode()
+        styles = re.findall(r"<xf [^>]*?(?:/>|>.*?</xf>)", archive.read("xl/styles.xml").decode().split(
+            "<cellXfs", 1)[1], re.S)
+    for row in (1, last_row + 1, last_row + 1000):
+        style = int(re.search(rf'<row r="{row}"[^>]* s="(\d+)" customFormat="1"', xml).group(1))
+        assert 'locked="0"' not in styles[style]
     assert not book["Identification"]["B4"].protection.locked
     assert book["Identification"]["A4"].protection.locked
     assert book[PLAN_SHEET].protection.password is None
@@ -137,17 +149,19 @@ def test_workbook__cached_values__match_python_figures(tmp_path: Path) -> None:
     identification = {"periode": 2025}
     path = tmp_path / "c.xlsx"
     path.write_bytes(build_workbook(PFM, identification, actions))
-    expected = expected_figures(compute_dashboard(actions, 2025, PFM), PFM)
+    expected = expected_dashboard(compute_figures(actions, 2025, PFM), PFM)
     assert read_dashboard(path, PFM) == expected
-    assert expected["indicators"][0] == 25
-    assert expected["indicators"][2] > 0, "the sample must have late actions"
+    assert expected["indicators"]["actions"] == 25
+    assert expected["indicators"]["en_retard"] > 0, "the sample must have late actions"
 
 
 def test_workbook__blank__dashboard_of_zeros(tmp_path: Path) -> None:
     template = load_template("mada")
     path = generate_workbook(tmp_path / "vierge.xlsx", template)
     figures = read_dashboard(path, template)
-    assert figures["indicators"] == [0.0] * 7
+    assert figures["indicators"] == {"actions": 0, "realisees": NOT_SET, "en_retard": 0, "budget_prevu": 0,
+                                     "budget_reel": 0, "budget_utilise": NOT_SET,
+                                     "avancement_moyen": NOT_SET}
 
 
 def test_generate__existing_output__refused_then_forced(tmp_path: Path) -> None:
@@ -165,8 +179,8 @@ def test_generate__mrc_plan__150_actions_fit(tmp_path: Path) -> None:
     template = load_template("pfm-mada")
     path = generate_workbook(tmp_path / "mrc.xlsx", template, {"periode": "2026"}, MRC_PLAN)
     figures = read_dashboard(path, template)
-    assert figures["indicators"][0] == 150
-    assert openpyxl.load_workbook(path)[PLAN_SHEET].tables["tbl_plan"].ref == "A3:T253"
+    assert figures["indicators"]["actions"] == 150
+    assert openpyxl.load_workbook(path)[PLAN_SHEET].tables["tbl_plan"].ref == "A3:V253"
 
 
 def test_identification__code_lost_its_zero__padded() -> None:

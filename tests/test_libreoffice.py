@@ -7,12 +7,12 @@ from pathlib import Path
 
 import openpyxl
 from conftest import IDENTIFICATION, PFM_PLAN
-from dashboard import expected_figures, follow_up_values, read_dashboard, read_plan_rows
+from dashboard import expected_dashboard, follow_up_values, read_dashboard, read_plan_rows
 from libreoffice import convert, needs_libreoffice
 from test_generate import filled_actions
 
+from camf_excel.figures import compute_figures
 from camf_excel.generate import generate_workbook
-from camf_excel.indicators import compute_dashboard
 from camf_excel.templates import load_template
 from camf_excel.writer import FIRST_DATA_ROW, PLAN_SHEET, build_workbook
 
@@ -43,10 +43,10 @@ def test_libreoffice__recalculated_after_staff_fill__same_figures_as_python(tmp_
     resaved = convert(source, tmp_path / "lo", recalc=True)
     rows = read_plan_rows(resaved, PFM)
     late_column = [r["en_retard"] for r in rows[:27]]
-    expected = compute_dashboard(rows, 2025, PFM)
+    expected = compute_figures(rows, 2025, PFM)
     assert expected.actions == 26
     assert expected.late > 0 and "Oui" in late_column
-    assert read_dashboard(resaved, PFM) == expected_figures(expected, PFM)
+    assert read_dashboard(resaved, PFM) == expected_dashboard(expected, PFM)
 
 
 @needs_libreoffice
@@ -55,7 +55,7 @@ def test_libreoffice__default_profile__shows_cached_figures(tmp_path: Path) -> N
     source = tmp_path / "prerempli.xlsx"
     source.write_bytes(build_workbook(PFM, {"periode": 2025}, actions))
     resaved = convert(source, tmp_path / "lo", recalc=False)
-    assert read_dashboard(resaved, PFM) == expected_figures(compute_dashboard(actions, 2025, PFM), PFM)
+    assert read_dashboard(resaved, PFM) == expected_dashboard(compute_figures(actions, 2025, PFM), PFM)
 
 
 @needs_libreoffice

@@ -12,6 +12,7 @@ from filling import IDENT, PLAN, edit, filled_workbook
 from test_consolidate import CODES_TESTED_HERE
 
 from camf_excel.issues import CATALOGUE, catalogue_markdown
+from camf_excel.rules import rules_markdown
 from camf_excel.templates import load_template
 from camf_excel.validation import check_workbook
 from camf_excel.writer import build_workbook
@@ -48,12 +49,22 @@ def test_validate__clean_workbook_saved_by_openpyxl__still_no_issue(clean: Path,
 
 CELL_CASES = {
     "statut typed over the dropdown": ({(PLAN, "L5"): "Fini"}, [("STATUT_INCONNU", "L5")]),
-    "status variants accepted": ({(PLAN, "L5"): "  en COURS ", (PLAN, "M5"): 50,
-                                  (PLAN, "L6"): "REALISEE", (PLAN, "M6"): "100 %"}, []),
+    "status variants recognised, the unaccented one named": (
+        {(PLAN, "L5"): "  en COURS ", (PLAN, "M5"): 50, (PLAN, "L6"): "REALISEE", (PLAN, "M6"): 100},
+        [("VALEUR_VARIANTE", "L6")]),
+    "status synonym recognised and named": ({(PLAN, "L6"): "terminé", (PLAN, "M6"): 100},
+                                            [("VALEUR_VARIANTE", "L6")]),
+    "percent typed as text, not counted": ({(PLAN, "M5"): "50 %"}, [("NOMBRE_EN_TEXTE", "M5")]),
     "champ outside the list": ({(PLAN, "B7"): "Sports d'hiver"}, [("VALEUR_HORS_LISTE", "B7")]),
     "bon coup outside Oui/Non": ({(PLAN, "S8"): "Peut-être"}, [("VALEUR_HORS_LISTE", "S8")]),
     "text in a budget cell": ({(PLAN, "J9"): "environ mille"}, [("NOMBRE_INVALIDE", "J9")]),
-    "French amount accepted": ({(PLAN, "J9"): "1 500,50 $"}, []),
+    "amount typed as text, read but not counted": ({(PLAN, "J9"): "1 500,50 $"}, [("NOMBRE_EN_TEXTE", "J9")]),
+    "ambiguous amount": ({(PLAN, "J9"): "1,500"}, [("NOMBRE_AMBIGU", "J9")]),
+    "bare year in a date cell": ({(PLAN, "N11"): 2025}, [("DATE_ANNEE", "N11")]),
+    "update date before the plan": ({(PLAN, "N11"): dt.datetime(2019, 5, 1)},
+                                    [("DATE_INVRAISEMBLABLE", "N11")]),
+    "file update date in the future": ({(IDENT, "B14"): dt.datetime(2099, 12, 31)},
+                                       [("DATE_FUTURE", "B14")]),
     "text in a year cell": ({(PLAN, "H9"): "printemps"}, [("NOMBRE_INVALIDE", "H9")]),
     "progress over 100": ({(PLAN, "L10"): "En cours", (PLAN, "M10"): 150},
                           [("POURCENTAGE_INVALIDE", "M10")]),
@@ -78,13 +89,14 @@ CELL_CASES = {
     "Excel error in the En retard formula": ({(PLAN, "T19"): "#N/A"}, [("FORMULE_ERREUR", "T19")]),
     "Identification name erased": ({(IDENT, "B15"): None}, [("IDENTIFICATION_MANQUANTE", "B15")]),
     "Identification year as words": ({(IDENT, "B13"): "deux mille vingt-cinq"},
-                                     [("IDENTIFICATION_INVALIDE", "B13")]),
+                                     [("NOMBRE_INVALIDE", "B13")]),
+    "Identification year typed as text": ({(IDENT, "B13"): "2025"}, [("NOMBRE_EN_TEXTE", "B13")]),
     "Identification type outside list": ({(IDENT, "B5"): "Organisme"}, [("IDENTIFICATION_INVALIDE", "B5")]),
     "plan years inverted": ({(IDENT, "B11"): 2023}, [("ANNEES_PLAN_INVERSEES", "B11")]),
     "period outside the plan": ({(IDENT, "B13"): 2027}, [("PERIODE_HORS_PLAN", "B13")]),
-    "extra column": ({(PLAN, "U3"): "Notes internes", (PLAN, "U6"): "à voir"},
-                     [("COLONNE_SUPPLEMENTAIRE", "U3")]),
-    "header typed twice": ({(PLAN, "U3"): "STATUT"}, [("COLONNE_EN_DOUBLE", "U3")]),
+    "extra column": ({(PLAN, "X3"): "Notes internes", (PLAN, "X6"): "à voir"},
+                     [("COLONNE_SUPPLEMENTAIRE", "X3")]),
+    "header typed twice": ({(PLAN, "X3"): "STATUT"}, [("COLONNE_EN_DOUBLE", "X3")]),
     "required header renamed": ({(PLAN, "D3"): "Description"},
                                 [("COLONNE_OBLIGATOIRE_MANQUANTE", ""), ("COLONNE_SUPPLEMENTAIRE", "D3")]),
     "optional header erased": ({(PLAN, "G3"): None}, [("COLONNE_MANQUANTE", "")]),
@@ -118,7 +130,7 @@ def test_validate__merged_champ__filled_down_and_reported(clean: Path, tmp_path:
 
 
 def test_validate__extra_column__kept_with_the_action(clean: Path, tmp_path: Path) -> None:
-    path = planted(clean, tmp_path, {(PLAN, "U3"): "Notes internes", (PLAN, "U6"): "à voir"})
+    path = planted(clean, tmp_path, {(PLAN, "X3"): "Notes internes", (PLAN, "X6"): "à voir"})
     actions = check_workbook(path, today=TODAY).actions
     assert actions[2]["colonnes_supplementaires"] == '{"Notes internes": "à voir"}'
 
@@ -181,7 +193,11 @@ def test_catalogue__every_code__has_a_rule_test_or_a_corpus_case() -> None:
     tested = {code for _edits, expected in CELL_CASES.values() for code, _cell in expected}
     tested |= {"STATUT_INCONNU", "CELLULES_FUSIONNEES", "FEUILLE_RENOMMEE", "FEUILLE_MANQUANTE",
                "PERIODE_DIFFERENTE", "MODELE_VERSION_RECENTE", "TEXTE_NETTOYE", "AUCUNE_ACTION",
-               "ENTETE_INTROUVABLE"}
+               "ENTETE_INTROUVABLE",
+               # test_reader_facts: read as typed, nothing read as empty without a word
+               "POURCENTAGE_FORMAT", "FORMULE_SANS_VALEUR", "LIGNE_HORS_TABLEAU",
+               "FEUILLE_PLAN_SUPPLEMENTAIRE",
+               "TEXTE_TROP_LONG"}  # test_rules: an adopted plan
     tested |= CODES_TESTED_HERE  # consolidation's codes, in test_consolidate
     file_level = {code for code, entry in CATALOGUE.items() if entry.scope == "fichier"}
     assert set(CATALOGUE) - tested - file_level == set()
@@ -192,6 +208,7 @@ def test_validate__headers_erased__header_not_found(clean: Path, tmp_path: Path)
     assert codes_and_cells(path) == [("ENTETE_INTROUVABLE", "")]
 
 
-def test_readme__lists_the_catalogue() -> None:
+def test_readme__lists_the_catalogue_and_the_rules() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert catalogue_markdown() in readme
+    assert rules_markdown() in readme

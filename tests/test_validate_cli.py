@@ -16,8 +16,8 @@ FILLED = SAMPLES / "classeurs-remplis"
 CLEAN = FILLED / "51075_saint-elie-de-caxton_suivi-pfm_2025.xlsx"
 MISTAKES = FILLED / "mrc-de-mekinac_suivi-pfm-mada_2026_erreurs.xlsx"
 EXPECTED_MISTAKES = [
-    ("IDENTIFICATION_INVALIDE", "B16"), ("COLONNE_SUPPLEMENTAIRE", "U4"), ("STATUT_INCONNU", "L6"),
-    ("STATUT_AVANCEMENT_INCOHERENT", "M8"), ("STATUT_AVANCEMENT_INCOHERENT", "M9"),
+    ("IDENTIFICATION_INVALIDE", "B16"), ("COLONNE_SUPPLEMENTAIRE", "X4"), ("STATUT_INCONNU", "L6"),
+    ("VALEUR_VARIANTE", "L7"), ("STATUT_AVANCEMENT_INCOHERENT", "M8"), ("STATUT_AVANCEMENT_INCOHERENT", "M9"),
     ("COMMENTAIRE_MANQUANT", "P10"), ("NOMBRE_INVALIDE", "J11"), ("DATE_INVALIDE", "N12"),
     ("NO_EN_DOUBLE", "A13"), ("VALEUR_HORS_LISTE", "B14"), ("FIN_AVANT_DEBUT", "I15"),
     ("CELLULE_ERREUR", "O16"),
@@ -29,7 +29,7 @@ def test_validate_cli__clean_samples__exit_0() -> None:
                        str(FILLED / "36033_shawinigan_suivi-mada_2025_libreoffice.xlsx"))
     assert code == 0, output
     assert output.count("aucun problème") == 3
-    assert "25 action(s) dont 3 en retard" in output
+    assert "25 action(s) : 1 réalisée(s) (4 %), 3 en retard, avancement moyen 44 %" in output
 
 
 def test_validate_cli__samples_folder__every_mistake_named_with_its_cell(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_validate_cli__samples_folder__every_mistake_named_with_its_cell(tmp_pat
     assert [(i["code"], i["cell"]) for i in issues] == EXPECTED_MISTAKES
     assert all(Path(i["file"]) == MISTAKES for i in issues)
     assert "'Plan d''action'!L6  STATUT_INCONNU" in output
-    assert "10 erreur(s), 2 avertissement(s)" in output
+    assert "10 erreur(s), 3 avertissement(s)" in output
 
 
 def test_validate_cli__csv_report__bom_quoted_and_formulas_neutralised(tmp_path: Path) -> None:
