@@ -30,7 +30,7 @@ from camf_excel.files import check_zip_workbook, refuse_existing, sniff_format, 
 from camf_excel.model import ERROR, WARNING, Issue
 
 AUTHOR = "camf-excel"
-FILL_COLOURS = {ERROR: "FFFFC7CE", WARNING: "FFFFEB9C"}  # Excel's "bad" and "neutral" fills
+FILL_COLOURS: dict[str, str] = {ERROR: "FFFFC7CE", WARNING: "FFFFEB9C"}  # Excel's "bad" and "neutral" fills
 LINE_PREFIXES = {ERROR: "Erreur : ", WARNING: "Avertissement : "}
 ANNOTATED_KINDS = frozenset({"xlsx", "xlsm"})
 
@@ -754,10 +754,10 @@ class _Worksheet:
             previous = column
         if wanted:
             tail = re.search(rf"<{re.escape(p)}extLst(?=[\s/>])", inner)  # CT_Row: cells, then extLst
-            position = tail.start() if tail else len(inner)
+            at = tail.start() if tail else len(inner)
             added = "".join(self._new_cell(wanted[column], row_style, styles, column_styles)
                             for column in sorted(wanted))
-            edits.append((position, position, added))
+            edits.append((at, at, added))
             tag = _drop_attribute(tag, "spans")  # an optional hint; a stale one would mislead readers
         inner = _apply(inner, edits)
         return f"{tag}{inner}</{p}row>"
@@ -940,11 +940,11 @@ def _shape(shape_id: int, note: _Note, layout: _Layout) -> str:
     lines = sum(max(1, -(-len(line) // _CHARS_PER_LINE)) for line in note.lines)
     height = min(lines, _MAX_LINES) * _LINE_PX + 12
     left_column, top_row = min(note.column + 1, _MAX_COLUMN), max(note.row - 1, 1)
-    right_column, right_offset = left_column, 15 + _NOTE_WIDTH_PX
+    right_column, right_offset = left_column, 15.0 + _NOTE_WIDTH_PX
     while right_offset >= layout.column_px(right_column) and right_column < _MAX_COLUMN:
         right_offset -= layout.column_px(right_column)
         right_column += 1
-    bottom_row, bottom_offset = top_row, 10 + height
+    bottom_row, bottom_offset = top_row, 10.0 + height
     while bottom_offset >= layout.row_px(bottom_row) and bottom_row < _MAX_ROW:
         bottom_offset -= layout.row_px(bottom_row)
         bottom_row += 1

@@ -116,7 +116,7 @@ def actions_frame(results: Iterable[WorkbookResult],
     """
     results = list(results)
     given = list(identities) if identities is not None else [r.identification for r in results]
-    rows = []
+    rows: list[dict[str, object]] = []
     for result, known in zip(results, given, strict=True):
         identity = {key: known.get(key) for key in IDENTITY_KEYS}
         rows.extend({**identity, **action} for action in result.actions)

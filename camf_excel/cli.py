@@ -368,7 +368,8 @@ def figures_summary(figures: Figures) -> str:
             f"avancement moyen {progress}{unfilled}")
 
 
-SEVERITY_STYLES = {"erreur": {"fg": "red", "bold": True}, "avertissement": {"fg": "yellow"}}
+SEVERITY_STYLES: dict[str, dict[str, Any]] = {"erreur": {"fg": "red", "bold": True},
+                                              "avertissement": {"fg": "yellow"}}
 
 
 def show_check_run(run: CheckRun) -> None:

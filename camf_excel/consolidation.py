@@ -198,7 +198,7 @@ def _report_match(source: _Source, issues: list[Issue]) -> None:
     where = source.result.identification_where.get(column) or {"sheet": IDENT_SHEET, "column": column}
     issues.append(make_issue(code, source.result.file, value=ident.get(column) or "",
                              organisation=clean_text(ident.get("organisation")), detail=match.note,
-                             **where))  # type: ignore[arg-type]
+                             **where))
 
 
 def _organisation_key(source: _Source) -> tuple[str, ...]:
@@ -221,8 +221,8 @@ def _update_date(result: WorkbookResult) -> dt.date | None:
     declared = result.identification.get("date_maj_fichier")
     if isinstance(declared, dt.date):
         return declared
-    dates = [a["date_maj"] for a in result.actions if isinstance(a.get("date_maj"), dt.date)]
-    return max(dates) if dates else None  # type: ignore[type-var]
+    dates = [d for a in result.actions if isinstance(d := a.get("date_maj"), dt.date)]
+    return max(dates) if dates else None
 
 
 def _precedence(source: _Source) -> tuple[object, ...]:
@@ -381,7 +381,7 @@ def _change(source: _Source, same_organisation: Sequence[_Source], realised: str
                and s.periode < current]
     if not earlier:
         return {"periode_precedente": None, "nouvellement_realisees": None, "nouvellement_en_retard": None}
-    previous = max(earlier, key=lambda s: s.periode)  # type: ignore[arg-type,return-value]
+    previous = max(earlier, key=lambda s: s.periode if isinstance(s.periode, int) else 0)
     before = {clean_text(a.get("action_id")): a for a in previous.result.actions if a.get("action_id")}
 
     def newly(test: Callable[[Mapping[str, object]], bool]) -> int:

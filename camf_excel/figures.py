@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from camf_excel.model import Template
 
@@ -32,7 +33,7 @@ MIN_PROGRESS, MAX_PROGRESS = 0.0, 100.0
 ACTION_ROW = '"?*"'  # criterion: a non-empty text (En retard is Oui or Non on action rows only)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """Tell whether a value is a number as a spreadsheet counts one (booleans are not)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -55,7 +56,7 @@ def late_flag(row: Row, periode: object, template: Template) -> str:
     if periode is None:
         periode = row.get("periode")
     fin = row.get("annee_fin")
-    late = (is_number(fin) and is_number(periode) and fin < periode  # type: ignore[operator]
+    late = (is_number(fin) and is_number(periode) and fin < periode
             and row.get("statut") not in template.not_late_statuses)
     return "Oui" if late else "Non"
 
@@ -63,8 +64,8 @@ def late_flag(row: Row, periode: object, template: Template) -> str:
 def counted_progress(row: Row) -> float | None:
     """Return the row's Avancement when it enters the mean progress, else None."""
     value = row.get("avancement")
-    if is_number(value) and MIN_PROGRESS <= float(value) <= MAX_PROGRESS:  # type: ignore[arg-type]
-        return float(value)  # type: ignore[arg-type]
+    if is_number(value) and MIN_PROGRESS <= float(value) <= MAX_PROGRESS:
+        return float(value)
     return None
 
 
@@ -124,11 +125,11 @@ def compute_figures(rows: Iterable[Row], periode: object, template: Template) ->
     for row in actions:
         statut, champ = row.get("statut"), row.get("champ")
         if statut in by_status:
-            by_status[statut] += 1  # type: ignore[index]
+            by_status[str(statut)] += 1
         if champ in by_champ:
-            by_champ[champ] += 1  # type: ignore[index]
+            by_champ[str(champ)] += 1
             if statut in by_status:
-                by_champ_status[champ, statut] += 1  # type: ignore[index]
+                by_champ_status[str(champ), str(statut)] += 1
     progress = [p for p in map(counted_progress, actions) if p is not None]
     return Figures(
         actions=len(actions),
@@ -146,7 +147,7 @@ def compute_figures(rows: Iterable[Row], periode: object, template: Template) ->
 
 
 def _total(rows: list[Row], key: str) -> float:
-    return float(sum(r[key] for r in rows if is_number(r.get(key))))  # type: ignore[misc]
+    return float(sum(value for r in rows if is_number(value := r.get(key))))
 
 
 # --- the same definitions as workbook formulas ---------------------------------------------

@@ -369,8 +369,8 @@ def percent_styles(xml: bytes) -> frozenset[int]:
             codes[int(number)] = is_percent_format(attributes.get("formatCode", ""))
     found = set()
     for index, match in enumerate(_CELL_FORMAT.finditer(_element(xml, b"cellXfs"))):
-        number = _FORMAT_ID.search(match.group(1))
-        if number and codes.get(int(number.group(1)), False):
+        format_id = _FORMAT_ID.search(match.group(1))
+        if format_id and codes.get(int(format_id.group(1)), False):
             found.add(index)
     return frozenset(found)
 

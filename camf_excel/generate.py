@@ -37,8 +37,8 @@ def parse_identification(values: Mapping[str, object], template: Template) -> di
         if clean_text(value) == "":
             continue
         field_ = known[key]
-        if field_.kind == "list":
-            parsed, note = parse_list_value(value, template.lists[field_.list])  # type: ignore[index]
+        if field_.kind == "list" and field_.list:
+            parsed, note = parse_list_value(value, template.lists[field_.list])
         elif field_.kind == "integer":
             parsed, note = parse_integer(value)
         elif field_.kind == "date":
@@ -83,9 +83,9 @@ def _plan_years(identification: Mapping[str, object]) -> tuple[int, int] | None:
 def _fill_years_from_plan(identification: dict[str, object], actions: list[dict[str, object]]) -> None:
     """Take the plan's first and last years when the coordinator did not give them."""
     for key, pick in (("annee_debut", min), ("annee_fin", max)):
-        years = [a[key] for a in actions if isinstance(a.get(key), int)]
+        years = [year for a in actions if isinstance(year := a.get(key), int)]
         if key not in identification and years:
-            identification[key] = pick(years)  # type: ignore[type-var]
+            identification[key] = pick(years)
 
 
 def generate_workbook(output: str | Path, template: str | Template | None = None,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 Kind = Literal["text", "list", "integer", "number", "percent", "date", "email", "formula"]
-KINDS: frozenset[str] = frozenset(Kind.__args__)  # type: ignore[attr-defined]
+KINDS: frozenset[str] = frozenset(get_args(Kind))
 ErrorStyle = Literal["stop", "warning", "information"]
 
 

@@ -9,6 +9,7 @@ an `Issue`, as `validate` reports them; a plan with any error is refused as a wh
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from python_calamine import CalamineError, CalamineWorkbook
 from xlsxwriter.utility import xl_rowcol_to_cell
@@ -60,7 +61,7 @@ def read_plan(path: Path, template: Template, years: tuple[int, int] | None = No
     reader.refuse_if_errors()
     if warnings is not None:
         warnings.extend(reader.line(issue) for issue in reader.issues)
-    return [{k: v for k, v in a.items() if not k.startswith("_") and v not in (None, "")} for a in actions]
+    return [{k: v for k, v in a.items() if v not in (None, "")} for a in actions]
 
 
 class _PlanReader:
@@ -69,13 +70,16 @@ class _PlanReader:
     def __init__(self, path: Path, sheet: str | None, template: Template) -> None:
         self.path, self.sheet, self.template = path, sheet or "", template
         self.issues: list[Issue] = []
+        self.rows: list[int] = []  # each action's 0-based row, in the actions' order
+        self.cells: list[dict[str, str]] = []  # each action's cells by key
 
-    def add(self, code: str, **details: object) -> None:
-        self.issues.append(make_issue(code, str(self.path), sheet=self.sheet, **details))  # type: ignore[arg-type]
+    def add(self, code: str, **details: Any) -> None:
+        self.issues.append(make_issue(code, str(self.path), sheet=self.sheet, **details))
 
     def action(self, index: int, row: list[object], mapping: dict[int, str]) -> Action:
-        action: Action = {"_index": index, "_cells": {key: xl_rowcol_to_cell(index, col)
-                                                       for col, key in mapping.items()}}
+        action: Action = {}
+        self.rows.append(index)
+        self.cells.append({key: xl_rowcol_to_cell(index, col) for col, key in mapping.items()})
         for col, key in mapping.items():
             column = self.template.column(key)
             value = row[col] if col < len(row) else None
@@ -92,15 +96,14 @@ class _PlanReader:
 
     def apply_rules(self, actions: list[Action], years: tuple[int, int] | None) -> None:
         def cell(index: int, key: str) -> str:
-            return actions[index]["_cells"].get(key, "")  # type: ignore[attr-defined]
+            return self.cells[index].get(key, "")
 
-        flagged = {(i, issue.column) for i, a in enumerate(actions) for issue in self.issues
-                   if issue.row == a["_index"] + 1}  # type: ignore[operator]
+        flagged = {(i, issue.column) for i, row in enumerate(self.rows) for issue in self.issues
+                   if issue.row == row + 1}
         context = Context(self.template, years, plan_import=True, flagged=flagged, cell=cell)
         for _, finding in run_rules(context, actions):
-            index: int = actions[finding.row]["_index"]  # type: ignore[assignment]
-            self.add(finding.code, cell=cell(finding.row, finding.key), row=index + 1, column=finding.key,
-                     **finding.details)
+            self.add(finding.code, cell=cell(finding.row, finding.key), row=self.rows[finding.row] + 1,
+                     column=finding.key, **finding.details)
 
     def refuse_if_errors(self) -> None:
         if any(issue.severity == ERROR for issue in self.issues):
@@ -127,7 +130,8 @@ def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
         return _read_spreadsheet(path)
     if sniffed.text:
         try:
-            return read_csv_rows(path), None
+            rows: list[list[object]] = [list(row) for row in read_csv_rows(path)]
+            return rows, None
         except InputError as error:
             raise PlanError(str(path), [str(error)]) from error
     raise PlanError(str(path), [sniffed.message or sniffed.kind])

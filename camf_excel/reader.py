@@ -16,9 +16,10 @@ import html
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 from xlsxwriter.utility import xl_range, xl_rowcol_to_cell
@@ -110,9 +111,9 @@ class RawWorkbook:
     merged: list[Merge] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
 
-    def issue(self, code: str, **details: object) -> None:
+    def issue(self, code: str, **details: Any) -> None:
         """Record a catalogued issue of this file."""
-        self.issues.append(make_issue(code, self.file, **details))  # type: ignore[arg-type]
+        self.issues.append(make_issue(code, self.file, **details))
 
 
 # --- headers ----------------------------------------------------------------------------------
@@ -584,14 +585,14 @@ def _ident_score(rows: list[list[object]], labels: Mapping[str, str]) -> int:
                if fold(_REQUIRED_MARK.sub("", clean_text(cell))) in labels)
 
 
-def _best_sheet(raw: RawWorkbook, cells: _SheetCells, score: object,
+def _best_sheet(raw: RawWorkbook, cells: _SheetCells, score: Callable[[list[list[object]]], int],
                 exclude: tuple[str, ...] = ()) -> tuple[str, list[list[object]]]:
     best: tuple[int, str, list[list[object]]] = (MIN_HEADER_MATCHES - 1, "", [])
     for name in raw.sheet_names:
         if any(fold(name) == fold(other) for other in exclude):
             continue
         rows = cells.rows(name)
-        points = score(rows)  # type: ignore[operator]
+        points = score(rows)
         if points > best[0]:
             best = (points, name, rows)
     return best[1], best[2]

@@ -116,9 +116,9 @@ def _missing(value: object) -> bool:
 def _plain(value: object) -> object:
     """Turn numpy scalars into Python ones, dates into ISO text."""
     if hasattr(value, "item"):
-        value = value.item()  # type: ignore[union-attr]
+        value = value.item()
     if hasattr(value, "isoformat"):
-        return value.isoformat()  # type: ignore[union-attr]
+        return value.isoformat()
     return value
 
 

@@ -109,10 +109,10 @@ def _status_once_started(context: Context, rows: Sequence[Row], keys: tuple[str,
 @_rule("in_list", "les valeurs des listes déroulantes sont dans leur liste")
 def _in_list(context: Context, rows: Sequence[Row], keys: tuple[str, ...]) -> Iterator[Finding]:
     template = context.template
-    columns = [c for c in template.columns if c.list and (not keys or c.key in keys)]
+    columns = [(c, template.lists[c.list]) for c in template.columns
+               if c.list and (not keys or c.key in keys)]
     for index, row in enumerate(rows):
-        for column in columns:
-            spec = template.lists[column.list]  # type: ignore[index]
+        for column, spec in columns:
             value = row.get(column.key)
             if value in (None, "") or spec.editable or value in spec.items:
                 continue
@@ -161,7 +161,7 @@ def _non_negative(context: Context, rows: Sequence[Row], keys: tuple[str, ...]) 
     for index, row in enumerate(rows):
         for key in keys:
             value = row.get(key)
-            if is_number(value) and value < 0:  # type: ignore[operator]
+            if is_number(value) and value < 0:
                 yield Finding("MONTANT_NEGATIF", index, key, {"value": value, "header": context.header(key)})
 
 
@@ -170,7 +170,7 @@ def _percent_range(context: Context, rows: Sequence[Row], keys: tuple[str, ...])
     for index, row in enumerate(rows):
         for key in keys:
             value = row.get(key)
-            if is_number(value) and not 0 <= value <= 100:  # type: ignore[operator]
+            if is_number(value) and not 0 <= value <= 100:
                 shown = f"{value:g}"
                 yield Finding("POURCENTAGE_INVALIDE", index, key, {
                     "value": value, "header": context.header(key),
@@ -211,9 +211,9 @@ def _status_progress(context: Context, rows: Sequence[Row], keys: tuple[str, ...
         statut, progress = row.get(status_key), row.get(progress_key)
         if not is_number(progress):
             continue
-        if statut == context.template.realised_status and progress < 100:  # type: ignore[operator]
+        if statut == context.template.realised_status and progress < 100:
             remedy = "une action réalisée est à 100 % ; corrigez l'avancement ou le statut"
-        elif statut == NOT_STARTED_STATUS and progress > 0:  # type: ignore[operator]
+        elif statut == NOT_STARTED_STATUS and progress > 0:
             remedy = ("une action non débutée est à 0 % ; passez le statut à « En cours » ou corrigez "
                       "l'avancement")
         else:
@@ -255,13 +255,15 @@ def run_rules(context: Context, plan_rows: Sequence[Row], identification: Row | 
         if context.plan_import and not definition.plan_import:
             continue
         on_form = on_identification(rule.columns, context.template)
-        if on_form and identification is None:
-            continue
-        rows = [identification] if on_form else plan_rows
+        rows: Sequence[Row] = plan_rows
+        if on_form:
+            if identification is None:
+                continue
+            rows = [identification]
         flagged = context.flagged
         if on_form:
             context.flagged = set()  # the form's "row 0" is not the plan's row 0
-        for finding in definition.check(context, rows, rule.columns):  # type: ignore[arg-type]
+        for finding in definition.check(context, rows, rule.columns):
             found.append(("identification" if on_form else "plan", finding))
             context.flagged.add((finding.row, finding.key))
         context.flagged = flagged

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from xlsxwriter.utility import xl_rowcol_to_cell
 
@@ -55,7 +56,7 @@ class WorkbookResult:
     issues: list[Issue] = field(default_factory=list)
     blank_rows: int = 0
     # Where each Identification value is: sheet, cell, row, column, ready for make_issue.
-    identification_where: dict[str, dict[str, object]] = field(default_factory=dict)
+    identification_where: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: Figures | None = None
     rows_outside: int = 0  # rows typed below the table: reported, counted by no one
 
@@ -122,10 +123,10 @@ def read_cell(value: object, kind: str, template: Template, list_name: str | Non
     if problem is not None:
         return None, [(problem.code, {"value": value, "header": header, "detail": problem.detail})]
     notes: list[Note] = []
-    if kind == "percent" and percent_format and is_number(value):
+    if kind == "percent" and percent_format and is_number(value) and is_number(parsed):
+        percent = format_number_fr(float(parsed))
         notes.append(("POURCENTAGE_FORMAT", {"value": value, "header": header, "raw": f"{value:g}",
-                                             "shown": f"{format_number_fr(float(parsed))} %",  # type: ignore[arg-type]
-                                             "percent": format_number_fr(float(parsed))}))  # type: ignore[arg-type]
+                                             "shown": f"{percent} %", "percent": percent}))
     return parsed, notes
 
 
@@ -156,9 +157,9 @@ def _number_as_text(value: str, kind: str, header: str) -> tuple[object, list[No
     parsed, problem = _PARSERS[kind](value, False)
     if problem is not None:
         return None, [(problem.code, {"value": value, "header": header, "detail": problem.detail})]
-    if not clean_text(value):
+    if not is_number(parsed):
         return None, []
-    shown = format_number_fr(float(parsed))  # type: ignore[arg-type]
+    shown = format_number_fr(float(parsed))
     return None, [("NOMBRE_EN_TEXTE", {"value": value, "header": header, "suggestion": shown})]
 
 
@@ -184,6 +185,7 @@ class _Checker:
         self.columns = {column.key: column for column in self.template.columns if not column.hidden}
         self.letters = {col: cell_name(0, col)[:-1] for col in raw.columns.values()}
         self.ident_flagged: set[str] = set()
+        self.cells: list[dict[str, str]] = []  # each action's cells by key, in the actions' order
 
     def run(self) -> WorkbookResult:
         identification = self._identification()
@@ -197,15 +199,14 @@ class _Checker:
             self._issue("AUCUNE_ACTION", sheet=self.raw.plan_sheet)
         where = {f.key: self._ident_where(self.raw.identification.get(f.key), f.key)
                  for f in self.template.identification}
-        for action in actions:
-            action.pop("_cells", None)
         return WorkbookResult(self.raw.file, self.raw.kind, self.raw.template_id,
                               self.raw.template_version, identification, actions, self._sorted_issues(),
                               self.raw.blank_rows, where, compute_figures(actions, periode, self.template),
-                              len(getattr(self.raw, "rows_outside", ())))
+                              len(self.raw.rows_outside))
 
     def _sorted_issues(self) -> list[Issue]:
-        cells, others = [], []
+        cells: list[Issue] = []
+        others: list[Issue] = []
         for issue in self.issues:
             on_plan = issue.row is not None and issue.sheet == self.raw.plan_sheet
             (cells if on_plan else others).append(issue)
@@ -213,8 +214,8 @@ class _Checker:
         cells.sort(key=lambda i: (i.row, order.get(i.column, 10_000)))
         return others + cells
 
-    def _issue(self, code: str, **details: object) -> None:
-        issue = make_issue(code, self.raw.file, **details)  # type: ignore[arg-type]
+    def _issue(self, code: str, **details: Any) -> None:
+        issue = make_issue(code, self.raw.file, **details)
         self.issues.append(issue)
         self.flagged.add((issue.row, issue.column))
 
@@ -248,16 +249,16 @@ class _Checker:
         if found is None:
             return None, []
         value, notes = read_cell(found.value, ident.kind, self.template, ident.list, ident.label,
-                                 percent_format=getattr(found, "percent", False))
-        if ident.kind == "list" and value is not None and value not in self.template.lists[ident.list].items \
-                and not self.template.lists[ident.list].editable:  # type: ignore[index]
-            items = "; ".join(self.template.lists[ident.list].items)  # type: ignore[index]
+                                 percent_format=found.percent)
+        spec = self.template.lists[ident.list] if ident.kind == "list" and ident.list else None
+        if spec is not None and value is not None and value not in spec.items and not spec.editable:
+            items = "; ".join(spec.items)
             notes.append(("IDENTIFICATION_INVALIDE", {
                 "value": found.value, "detail": f"« {value} » n'est pas dans la liste ({items})"}))
             value = None
         return value, [(code, {"label": ident.label, **details}) for code, details in notes]
 
-    def _ident_where(self, found: IdentValue | None, key: str) -> dict[str, object]:
+    def _ident_where(self, found: IdentValue | None, key: str) -> dict[str, Any]:
         if found is None:
             return {"sheet": self.raw.ident_sheet, "column": key}
         return {"sheet": self.raw.ident_sheet, "cell": cell_name(found.row, found.col),
@@ -283,7 +284,6 @@ class _Checker:
         action: Values = dict.fromkeys(self.columns)
         action.update(source_file=self.raw.file, source_row=number)
         cells: dict[str, str] = {}
-        percent_keys = getattr(row, "percent_keys", frozenset())
         for key, col in self.raw.columns.items():
             if key not in self.columns:
                 continue
@@ -298,18 +298,18 @@ class _Checker:
                 self._issue(code, value=row.errors[key], header=column.header, **where)
                 continue
             value, notes = read_cell(raw_value, column.kind, self.template, column.list, column.header,
-                                     percent_format=key in percent_keys)
+                                     percent_format=key in row.percent_keys)
             self._report(notes, where)
             action[key] = value
         action[EXTRA_KEY] = json.dumps(row.extras, ensure_ascii=False, default=str) if row.extras else None
-        action["_cells"] = cells
+        self.cells.append(cells)
         return action
 
     # -- rules ---------------------------------------------------------------------------
     def _apply_rules(self, actions: list[Values], identification: Values,
                      years: tuple[int, int] | None, periode: object) -> None:
         def plan_cell(index: int, key: str) -> str:
-            return actions[index]["_cells"].get(key, "")  # type: ignore[attr-defined]
+            return self.cells[index].get(key, "")
 
         flagged = {(i, key) for i, a in enumerate(actions) for key in self.columns
                    if (a["source_row"], key) in self.flagged}
@@ -324,8 +324,7 @@ class _Checker:
                 self._plan_finding(actions, finding)
 
     def _plan_finding(self, actions: list[Values], finding: Finding) -> None:
-        action = actions[finding.row]
-        cells: Mapping[str, str] = action["_cells"]  # type: ignore[assignment]
+        action, cells = actions[finding.row], self.cells[finding.row]
         if finding.key not in cells:
             return  # the column is missing from the sheet: reported once, as a column
         self._issue(finding.code, sheet=self.raw.plan_sheet, cell=cells[finding.key],

@@ -345,7 +345,7 @@ class _Builder:
         options: dict[str, object] = {"input_title": label[:32], "error_type": "stop"}
         if kind == "list":
             options |= {"validate": "list",
-                        "source": "=" + self.template.lists[list_name].range_name,  # type: ignore[index]
+                        "source": "=" + self.template.lists[list_name or ""].range_name,
                         "error_message": "Choisir une valeur dans la liste."}
         elif kind == "integer":
             options |= {"validate": "integer", "criteria": "between", "minimum": 2000,
@@ -446,7 +446,7 @@ class _Builder:
                                       "error_type": column.error_style,
                                       "error_title": "Valeur non valide"}
         if column.kind == "list":
-            spec = self.template.lists[column.list]  # type: ignore[index]
+            spec = self.template.lists[column.list or ""]
             options |= {"validate": "list", "source": "=" + spec.range_name,
                         "error_message": f"Choisir une valeur de la liste « {column.header} »."}
         elif column.kind == "integer":

@@ -35,10 +35,22 @@ def convert_many(sources: list[Path], target_dir: Path, extension: str = "xlsx",
                  recalc: bool = True) -> dict[Path, Path]:
     """Open every source in one LibreOffice run and save each as `extension`; map source to result.
 
-    One soffice start costs about two seconds: a test session converts its files together.
+    One soffice start costs about two seconds: a test session converts its files together. A
+    fresh profile's first start now and then exits without converting: one more try then.
     """
     assert SOFFICE is not None
     assert len({s.stem for s in sources}) == len(sources), "sources must have distinct names"
+    results = {source: target_dir / f"{source.stem}.{extension}" for source in sources}
+    stderr = ""
+    for _attempt in range(2):
+        stderr = _run_soffice(sources, target_dir, extension, recalc)
+        if all(result.exists() for result in results.values()):
+            return results
+    missing = [str(s) for s, r in results.items() if not r.exists()]
+    raise AssertionError(f"LibreOffice n'a pas converti {missing}: {stderr}")
+
+
+def _run_soffice(sources: list[Path], target_dir: Path, extension: str, recalc: bool) -> str:
     with tempfile.TemporaryDirectory(prefix="lo-profile-") as profile:
         user = Path(profile) / "user"
         user.mkdir()
@@ -51,8 +63,4 @@ def convert_many(sources: list[Path], target_dir: Path, extension: str = "xlsx",
              "--convert-to", filters.get(extension, extension), "--outdir", str(target_dir),
              *map(str, sources)],
             capture_output=True, text=True, timeout=120 + 10 * len(sources), check=False)
-    results = {source: target_dir / f"{source.stem}.{extension}" for source in sources}
-    missing = [str(s) for s, r in results.items() if not r.exists()]
-    if completed.returncode != 0 or missing:
-        raise AssertionError(f"LibreOffice n'a pas converti {missing}: {completed.stderr}")
-    return results
+    return completed.stderr

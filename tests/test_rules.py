@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
 from filling import PLAN, edit, filled_workbook
+from test_templates import broken_copy
 
 from camf_excel.errors import PlanError, TemplateError
 from camf_excel.plan import read_plan
@@ -18,17 +18,6 @@ from camf_excel.validation import check_workbook
 TODAY = dt.date(2025, 12, 15)
 HEADER = ("No,Champ d'action,Objectif,Action,Clientèle visée,Responsable,Partenaires,Début (année),"
           "Fin prévue (année),Budget prévu ($),Indicateur / résultat attendu\n")
-
-
-def _template_copy(tmp_path: Path, old: str = "", new: str = "") -> Path:
-    """Copy the shipped templates into tmp_path, replacing one text of _commun.toml."""
-    for path in templates_dir().glob("*.toml"):
-        shutil.copy(path, tmp_path / path.name)
-    common = tmp_path / "_commun.toml"
-    text = common.read_text(encoding="utf-8")
-    assert old in text
-    common.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return tmp_path / "pfm.toml"
 
 
 def test_registry__every_shipped_rule__is_registered_and_every_registered_rule_is_used() -> None:
@@ -49,7 +38,7 @@ def test_registry__every_shipped_rule__is_registered_and_every_registered_rule_i
 def test_template__missing_key_or_bad_rule__refused_at_load(tmp_path: Path, old: str, new: str,
                                                              message: str) -> None:
     with pytest.raises(TemplateError, match=message) as caught:
-        load_template_file(_template_copy(tmp_path, old, new))
+        load_template_file(broken_copy(tmp_path, old, new))
     assert "_commun.toml" in str(caught.value)
 
 
@@ -67,13 +56,13 @@ def _codes(path: Path, template_file: Path) -> list[tuple[str, str]]:
 
 
 def test_rules__shipped_template__each_mistake_reported(tmp_path: Path, mistakes: Path) -> None:
-    assert _codes(mistakes, _template_copy(tmp_path)) == [
+    assert _codes(mistakes, broken_copy(tmp_path, "", "")) == [
         ("STATUT_INCONNU", "L5"), ("POURCENTAGE_INVALIDE", "M6"), ("VALEUR_OBLIGATOIRE", "F7"),
         ("VALEUR_OBLIGATOIRE", "D8")]
 
 
 def test_rules__in_list_and_percent_range_not_named__not_enforced(tmp_path: Path, mistakes: Path) -> None:
-    template = _template_copy(tmp_path, '[[rules]]\ncheck = "in_list"\n', "")
+    template = broken_copy(tmp_path, '[[rules]]\ncheck = "in_list"\n', "")
     text = (tmp_path / "_commun.toml").read_text(encoding="utf-8")
     (tmp_path / "_commun.toml").write_text(
         text.replace('[[rules]]\ncheck = "percent_range"\ncolumns = ["avancement"]\n', ""), encoding="utf-8")
@@ -81,7 +70,7 @@ def test_rules__in_list_and_percent_range_not_named__not_enforced(tmp_path: Path
 
 
 def test_rules__required_with_columns__only_those_columns(tmp_path: Path, mistakes: Path) -> None:
-    template = _template_copy(tmp_path, '[[rules]]\ncheck = "required"\n',
+    template = broken_copy(tmp_path, '[[rules]]\ncheck = "required"\n',
                               '[[rules]]\ncheck = "required"\ncolumns = ["action"]\n')
     assert ("VALEUR_OBLIGATOIRE", "F7") not in _codes(mistakes, template)
     assert ("VALEUR_OBLIGATOIRE", "D8") in _codes(mistakes, template)

@@ -32,7 +32,8 @@ def test_templates__unknown_id__names_the_known_ones() -> None:
         load_template("famille")
 
 
-def _broken_copy(tmp_path: Path, old: str, new: str) -> Path:
+def broken_copy(tmp_path: Path, old: str, new: str) -> Path:
+    """Copy the shipped templates into tmp_path, replacing one text of _commun.toml."""
     for path in templates_dir().glob("*.toml"):
         shutil.copy(path, tmp_path / path.name)
     common = tmp_path / "_commun.toml"
@@ -53,11 +54,11 @@ def _broken_copy(tmp_path: Path, old: str, new: str) -> Path:
 def test_template_file__mistake__refused_with_file_and_key(tmp_path: Path, old: str, new: str,
                                                            message: str) -> None:
     with pytest.raises(TemplateError, match=message) as caught:
-        load_template_file(_broken_copy(tmp_path, old, new))
+        load_template_file(broken_copy(tmp_path, old, new))
     assert "_commun.toml" in str(caught.value)
 
 
 def test_template_file__not_toml__refused_with_file(tmp_path: Path) -> None:
-    path = _broken_copy(tmp_path, "[indicators]", "[indicators")
+    path = broken_copy(tmp_path, "[indicators]", "[indicators")
     with pytest.raises(TemplateError, match=r"illisible.*_commun\.toml"):
         load_template_file(path)
