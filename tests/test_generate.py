@@ -225,3 +225,14 @@ def test_row_height__wrapped_text__tall_enough() -> None:
     assert row_height([("x" * 100, 30), ("y", 10)]) == 15 * 4
     assert row_height([("a\nb\nc", 30)]) == 45
     assert row_height([("z" * 100_000, 10)]) == 150
+
+
+def test_workbook__progress__chosen_from_steps_so_a_typed_percent_is_refused(pfm_workbook: Path) -> None:
+    """« 50 % » typed becomes 0.5 in Excel and LibreOffice: not a step of the list, so refused."""
+    book = openpyxl.load_workbook(pfm_workbook)
+    sheet = book[PLAN_SHEET]
+    (dv,) = [dv for dv in sheet.data_validations.dataValidation if dv.formula1 == "liste_avancement"]
+    assert dv.type == "list" and (dv.errorStyle or "stop") == "stop" and str(dv.sqref).startswith("M4:")
+    (listes, ref), = book.defined_names["liste_avancement"].destinations
+    steps = [row[0].value for row in book[listes][ref.replace("$", "")]]
+    assert steps == list(range(0, 101, 5))
