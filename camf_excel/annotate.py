@@ -26,8 +26,9 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from camf_excel.errors import InputError
-from camf_excel.files import check_zip_workbook, refuse_existing, sniff_format, write_atomically
+from camf_excel.files import check_zip_workbook, sniff_format
 from camf_excel.model import ERROR, WARNING, Issue
+from camf_excel.outputs import refuse_existing, write_atomically
 
 AUTHOR = "camf-excel"
 FILL_COLOURS: dict[str, str] = {ERROR: "FFFFC7CE", WARNING: "FFFFEB9C"}  # Excel's "bad" and "neutral" fills

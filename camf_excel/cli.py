@@ -16,9 +16,9 @@ from camf_excel.annotate import annotate_workbook
 from camf_excel.batch import CheckRun, check_files, issues_frame
 from camf_excel.errors import CamfError, PlanError
 from camf_excel.figures import Figures
-from camf_excel.files import refuse_existing, refuse_existing_folder, refuse_input_as_output
 from camf_excel.generate import generate_batch, generate_workbook
 from camf_excel.issues import display_value
+from camf_excel.outputs import refuse_existing, refuse_existing_folder, refuse_input_as_output
 from camf_excel.report import (
     OUTPUT_WORKBOOK,
     REPORT_FORMATS,

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camf_excel.errors import CamfError, InputError
-from camf_excel.files import refuse_existing, refuse_input_as_output, write_atomically
 from camf_excel.model import Template
 from camf_excel.normalise import clean_text, fold, parse_date, parse_integer, parse_list_value
+from camf_excel.outputs import refuse_existing, refuse_input_as_output, write_atomically
 from camf_excel.plan import read_plan
 from camf_excel.templates import resolve_template
 from camf_excel.writer import build_workbook

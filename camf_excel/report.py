@@ -24,7 +24,7 @@ from xlsxwriter.utility import quote_sheetname
 from xlsxwriter.worksheet import Worksheet
 
 from camf_excel.consolidation import Consolidation, Summary, status_key
-from camf_excel.files import write_atomically, write_directory
+from camf_excel.outputs import write_atomically, write_directory
 from camf_excel.templates import DEFAULT_TEMPLATE, load_template
 from camf_excel.writer import FORMULA_PREFIXES, NUMBER_FORMATS, STATUS_COLOURS, WORKBOOK_OPTIONS
 
