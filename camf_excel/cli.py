@@ -30,11 +30,20 @@ from camf_excel.report import (
 from camf_excel.templates import list_templates
 from camf_excel.validation import WorkbookResult
 
-EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def say(text: str = "", **style: Any) -> None:
+    """Print a line (or lines) of text that may hold names and values from files, made harmless.
+
+    Control characters, lone surrogates (undecodable file names) and line breaks inside a value
+    could rewrite the terminal or forge a line: each line is shown through `display_value`.
+    """
+    click.secho("\n".join(display_value(line) for line in str(text).split("\n")), **style)
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> None:
-    click.secho(message, fg="red", err=True)
+    say(message, fg="red", err=True)
     sys.exit(code)
 
 
@@ -50,6 +59,12 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"Erreur : {error}")
         except OSError as error:
             _fail(f"Erreur d'accès au fichier {error.filename or ''} : {error.strerror}.")
+        except KeyboardInterrupt:
+            _fail("\nInterrompu (Ctrl-C) : rien n'a été écrit à moitié ; relancez la commande.",
+                  EXIT_INTERRUPTED)
+        except Exception as error:  # the last guard: a person never gets a Python traceback
+            _fail(f"Erreur inattendue ({error.__class__.__name__} : {str(error)[:200]}). Rien n'a été "
+                  "écrit à moitié ; signalez-la avec la commande lancée.")
         return None
     return wrapper
 
@@ -74,9 +89,9 @@ def templates() -> None:
     Exemple :
       camf-excel templates
     """
-    click.echo(f"{'gabarit':<10} {'version':<8} {'démarche':<9} {'langue':<6} titre")
+    say(f"{'gabarit':<10} {'version':<8} {'démarche':<9} {'langue':<6} titre")
     for template in list_templates():
-        click.echo(f"{template.id:<10} {template.version:<8} {template.demarche:<9} "
+        say(f"{template.id:<10} {template.version:<8} {template.demarche:<9} "
                    f"{template.language:<6} {template.title}")
 
 
@@ -144,8 +159,8 @@ def generate(output: Path, template: str | None, plan: Path | None, batch: Path 
     warnings: list[str] = []
     path = generate_workbook(output, template, given, plan, password, force, warnings)
     for line in warnings:
-        click.secho(f"  avertissement (plan) : {display_value(line)}", fg="yellow", err=True)
-    click.echo(f"Classeur écrit : {path}")
+        say(f"  avertissement (plan) : {display_value(line)}", fg="yellow", err=True)
+    say(f"Classeur écrit : {path}")
 
 
 def _run_batch(batch: Path, output: Path, plans_dir: Path | None, template: str | None,
@@ -153,10 +168,10 @@ def _run_batch(batch: Path, output: Path, plans_dir: Path | None, template: str 
     if output.suffix.lower() == ".xlsx":
         _fail(f"Avec --batch, -o désigne un dossier, pas un fichier : {output}")
     result = generate_batch(batch, output, plans_dir, template, password, force,
-                            progress=lambda p: click.echo(f"  écrit : {p}"))
+                            progress=lambda p: say(f"  écrit : {p}"))
     for line, message in result.failed:
-        click.secho(f"  refusé (ligne {line} de {batch.name}) : {message}", fg="red", err=True)
-    click.echo(f"{len(result.written)} classeur(s) écrit(s) dans {output}, "
+        say(f"  refusé (ligne {line} de {batch.name}) : {message}", fg="red", err=True)
+    say(f"{len(result.written)} classeur(s) écrit(s) dans {output}, "
                f"{len(result.failed)} ligne(s) refusée(s).")
     if result.failed:
         sys.exit(EXIT_PARTIAL if result.written else EXIT_FAILED)
@@ -198,7 +213,7 @@ def validate(paths: tuple[Path, ...], periode: int | None, report: Path | None,
     if report is not None:
         refuse_input_as_output(report, [Path(r.file) for r in run.results])
         write_issues_report(issues_frame(run.issues), report, force)
-        click.echo(f"Rapport écrit : {report}")
+        say(f"Rapport écrit : {report}")
     if annotate_dir is not None:
         _annotate(run, annotate_dir, force)
     readable = [r for r in run.results if r.readable]
@@ -216,10 +231,10 @@ def _annotate(run: CheckRun, folder: Path, force: bool) -> None:
         try:
             annotate_workbook(Path(result.file), target, cells, force)
         except CamfError as error:
-            click.secho(f"  copie annotée non écrite pour {display_value(result.file)} : {error}",
+            say(f"  copie annotée non écrite pour {display_value(result.file)} : {error}",
                         fg="yellow", err=True)
             continue
-        click.echo(f"Copie annotée : {target}")
+        say(f"Copie annotée : {target}")
 
 
 @main.command()
@@ -260,7 +275,7 @@ def consolidate(paths: tuple[Path, ...], outdir: Path, territories: Path | None,
         _fail("Aucun classeur consolidé : rien n'a été écrit.")
     write_consolidation(result, outdir, force)
     show_consolidation(result)
-    click.echo(f"\nRapport écrit : {outdir / OUTPUT_WORKBOOK} (tables CSV et Parquet dans {outdir})")
+    say(f"\nRapport écrit : {outdir / OUTPUT_WORKBOOK} (tables CSV et Parquet dans {outdir})")
     sys.exit(EXIT_OK if summary.complete else EXIT_PARTIAL)
 
 
@@ -302,20 +317,20 @@ LISTED = 15  # names shown on the terminal before "and N more"
 def show_consolidation(result: consolidation.Consolidation) -> None:
     """Print the one-screen summary: accounting, figures, who is missing, what was refused."""
     s = result.summary
-    click.secho(f"Consolidation : {s.files_found} fichier(s) trouvé(s) — {s.files_consolidated} "
+    say(f"Consolidation : {s.files_found} fichier(s) trouvé(s) — {s.files_consolidated} "
                 f"consolidé(s), {s.files_refused} refusé(s), {s.files_set_aside} mis de côté, "
                 f"{s.files_other_period} d'une autre période, {s.files_ignored} ignoré(s)", bold=True)
-    click.echo(f"Lignes : {s.rows_read} lues = {s.rows_consolidated} consolidées + "
+    say(f"Lignes : {s.rows_read} lues = {s.rows_consolidated} consolidées + "
                f"{s.rows_rejected} écartées")
     organisations = result.organisations
     actions = int(organisations["actions"].sum())
     realised = int(organisations[consolidation.status_key(result.realised_status)].sum()) if actions else 0
     share = f"{100 * realised / actions:.1f}".replace(".", ",") if actions else "0"
-    click.echo(f"Organisations : {len(organisations)} ; actions : {actions} ; réalisées : {share} % ; "
+    say(f"Organisations : {len(organisations)} ; actions : {actions} ; réalisées : {share} % ; "
                f"en retard : {int(organisations['en_retard'].sum())}")
     issues = result.issues
     errors = int((issues["severity"] == "erreur").sum())
-    click.echo(f"Validation : {errors} erreur(s), {len(issues) - errors} avertissement(s) "
+    say(f"Validation : {errors} erreur(s), {len(issues) - errors} avertissement(s) "
                "(détail : feuille Validation)")
     _show_completeness(result)
     _show_sources(result.sources)
@@ -324,9 +339,9 @@ def show_consolidation(result: consolidation.Consolidation) -> None:
 def _show_completeness(result: consolidation.Consolidation) -> None:
     s = result.summary
     if s.expected is None:
-        click.echo("Complétude : sans --territories, la liste des organisations attendues est inconnue")
+        say("Complétude : sans --territories, la liste des organisations attendues est inconnue")
         return
-    click.echo(f"Complétude : {s.filled} remplie(s) sur {s.expected} attendue(s) "
+    say(f"Complétude : {s.filled} remplie(s) sur {s.expected} attendue(s) "
                f"({s.received} reçue(s), dont {(s.received or 0) - (s.filled or 0)} non remplie(s))")
     table = result.completeness
     expected = table[table["attendu"] == True]  # noqa: E712
@@ -334,10 +349,10 @@ def _show_completeness(result: consolidation.Consolidation) -> None:
                          ("reçu, non rempli", consolidation.NOT_FILLED)):
         for row in expected[expected["etat"] == state].head(LISTED).itertuples(index=False):
             contact = f" — {row.courriel}" if isinstance(row.courriel, str) and row.courriel else ""
-            click.echo(f"  {label} : {display_value(row.organisation)} ({display_value(row.mrc)}){contact}")
+            say(f"  {label} : {display_value(row.organisation)} ({display_value(row.mrc)}){contact}")
     missing = expected[expected["etat"].isin([consolidation.NOT_RECEIVED, consolidation.NOT_FILLED])]
     if len(missing) > LISTED:
-        click.echo(f"  … et {len(missing) - LISTED} autre(s) : voir completude.csv")
+        say(f"  … et {len(missing) - LISTED} autre(s) : voir completude.csv")
 
 
 def _show_sources(sources: Any) -> None:
@@ -347,10 +362,10 @@ def _show_sources(sources: Any) -> None:
     for status, (label, colour) in styles.items():
         rows = sources[sources["statut"] == status]
         for row in rows.head(LISTED).itertuples(index=False):
-            click.secho(f"  {label} : {display_value(row.source_file)} — {display_value(row.motif)}",
+            say(f"  {label} : {display_value(row.source_file)} — {display_value(row.motif)}",
                         fg=colour)
         if len(rows) > LISTED:
-            click.secho(f"  … et {len(rows) - LISTED} autre(s) « {label} » : voir sources.csv", fg=colour)
+            say(f"  … et {len(rows) - LISTED} autre(s) « {label} » : voir sources.csv", fg=colour)
 
 
 def _percent(share: float | None) -> str:
@@ -375,13 +390,13 @@ SEVERITY_STYLES: dict[str, dict[str, Any]] = {"erreur": {"fg": "red", "bold": Tr
 def show_check_run(run: CheckRun) -> None:
     """Print one block per file: its verdict, then every issue with its cell and what to do."""
     for notice in run.notices:
-        click.secho(f"ignoré : {display_value(notice.file)} ({notice.message})", fg="bright_black")
+        say(f"ignoré : {display_value(notice.file)} ({notice.message})", fg="bright_black")
     for result in run.results:
         _show_result(result)
     errors = sum(r.errors for r in run.results)
     warnings = sum(len(r.issues) - r.errors for r in run.results)
     refused = sum(1 for r in run.results if not r.readable)
-    click.echo(f"\n{len(run.results)} fichier(s) examiné(s), {refused} illisible(s) ; "
+    say(f"\n{len(run.results)} fichier(s) examiné(s), {refused} illisible(s) ; "
                f"{errors} erreur(s), {warnings} avertissement(s).")
 
 
@@ -390,14 +405,14 @@ def _show_result(result: WorkbookResult) -> None:
     name = display_value(result.file)
     actions = figures_summary(result.figures) if result.figures else "aucune action lue"
     if not result.readable:
-        click.secho(f"\n✖ {name} : refusé", fg="red", bold=True)
+        say(f"\n✖ {name} : refusé", fg="red", bold=True)
     elif result.errors:
-        click.secho(f"\n✖ {name} : {actions}, {result.errors} erreur(s), {warnings} avertissement(s)",
+        say(f"\n✖ {name} : {actions}, {result.errors} erreur(s), {warnings} avertissement(s)",
                     fg="red", bold=True)
     else:
         verdict = f"{warnings} avertissement(s)" if warnings else "aucun problème"
-        click.secho(f"\n✔ {name} : {actions}, {verdict}", fg="green", bold=True)
+        say(f"\n✔ {name} : {actions}, {verdict}", fg="green", bold=True)
     for issue in result.issues:
         where = qualified_cell(issue.sheet, issue.cell)
-        click.secho(f"  {issue.severity:<13}", nl=False, **SEVERITY_STYLES[issue.severity])
-        click.echo(f" {where + '  ' if where else ''}{issue.code} : {issue.message}")
+        say(f"  {issue.severity:<13}", nl=False, **SEVERITY_STYLES[issue.severity])
+        say(f" {where + '  ' if where else ''}{issue.code} : {issue.message}")

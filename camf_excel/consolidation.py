@@ -29,7 +29,7 @@ from camf_excel.batch import Progress, actions_frame, check_files, issues_frame
 from camf_excel.errors import CamfError
 from camf_excel.figures import Figures, compute_figures, has_action
 from camf_excel.files import Skipped
-from camf_excel.issues import make_issue
+from camf_excel.issues import make_issue, path_text
 from camf_excel.model import ERROR, Issue, Template
 from camf_excel.normalise import clean_text, fold
 from camf_excel.reader import IDENT_SHEET, version_key
@@ -304,12 +304,12 @@ def _nullable_integers(frame: pd.DataFrame, keys: set[str] | frozenset[str]) -> 
     wanted = {key: "Int64" for key in keys if key in frame.columns}
     try:
         return frame.astype(wanted)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return frame.astype({k: v for k, v in wanted.items() if _all_integers(frame[k])})
 
 
 def _all_integers(column: pd.Series) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in column.dropna())
+    return all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63 for v in column.dropna())
 
 
 def _actions(kept: Sequence[_Source]) -> pd.DataFrame:
@@ -353,7 +353,7 @@ def _organisations(kept: Sequence[_Source], winners: Sequence[_Source], statuses
                    rempli=figures.filled, date_maj=_update_date(result), erreurs=result.errors,
                    avertissements=len(result.issues) - result.errors)
         row.update(_change(source, by_key[source.key], realised))
-        row.update(template_version=result.template_version, source_file=result.file)
+        row.update(template_version=result.template_version, source_file=path_text(result.file))
         rows.append(row)
     return pd.DataFrame(rows, columns=_organisation_columns(statuses))
 
@@ -460,7 +460,7 @@ def _expected_row(territory: Territory, sources: Sequence[_Source]) -> dict[str,
     return {"code_geo": territory.code_geo, "organisation": territory.organisation, "mrc": territory.mrc,
             "region": territory.region, "recu": latest is not None,
             "etat": _state(latest) if latest else NOT_RECEIVED,
-            "source_file": latest.result.file if latest else None,
+            "source_file": path_text(latest.result.file) if latest else None,
             "periode": latest.periode if latest else None, "courriel": territory.courriel or None,
             "attendu": True,
             "remarque": f"périodes reçues : {', '.join(periods)}" if len(periods) > 1 else ""}
@@ -479,14 +479,14 @@ def _received_row(source: _Source, expected: bool | None, remark: str) -> dict[s
     return {"code_geo": identity.get("code_geo"), "organisation": identity.get("organisation"),
             "mrc": identity.get("mrc"), "region": identity.get("region"), "recu": True,
             "etat": _state(source),
-            "source_file": source.result.file, "periode": source.periode, "courriel": None,
+            "source_file": path_text(source.result.file), "periode": source.periode, "courriel": None,
             "attendu": expected, "remarque": remark}
 
 
 def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.DataFrame) -> pd.DataFrame:
     """Each file found: its fate, checksum, template, identity and row accounting."""
     rows = [_source_row(s) for s in sources]
-    rows += [{"source_file": str(s.path), "statut": IGNORED, "motif": s.reason, "lignes_lues": 0,
+    rows += [{"source_file": path_text(s.path), "statut": IGNORED, "motif": s.reason, "lignes_lues": 0,
               "lignes_consolidees": 0, "lignes_rejetees": 0} for s in skipped]
     frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
     by_file = issues.groupby(["file", "severity"]).size().unstack(fill_value=0) if not issues.empty else None
@@ -499,7 +499,7 @@ def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.
 def _source_row(source: _Source) -> dict[str, object]:
     result, path = source.result, Path(source.result.file)
     consolidated = source.rows if source.status == CONSOLIDATED else 0
-    return {"source_file": result.file, "statut": source.status, "motif": source.reason,
+    return {"source_file": path_text(result.file), "statut": source.status, "motif": source.reason,
             "format": result.kind or None, "octets": _size(path), "sha256": _checksum(path),
             "template_id": result.template_id or None, "template_version": result.template_version or None,
             "organisation": source.identity.get("organisation"), "code_geo": source.identity.get("code_geo"),

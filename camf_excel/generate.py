@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import multiprocessing
-import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +14,9 @@ from camf_excel.errors import CamfError, InputError
 from camf_excel.model import Template
 from camf_excel.normalise import clean_text, fold, parse_date, parse_integer, parse_list_value
 from camf_excel.outputs import refuse_existing, refuse_input_as_output, write_atomically
-from camf_excel.plan import read_plan
+from camf_excel.plan import read_plan, read_plan_isolated
 from camf_excel.templates import resolve_template
+from camf_excel.workers import Failure, default_jobs, run_isolated
 from camf_excel.writer import build_workbook
 
 PARALLEL_FROM = 40  # below this, starting worker processes costs more than it saves
@@ -94,8 +92,18 @@ def generate_workbook(output: str | Path, template: str | Template | None = None
                       force: bool = False, warnings: list[str] | None = None) -> Path:
     """Write one follow-up workbook, blank or pre-filled from an adopted plan; return its path.
 
-    The plan's warnings (not refusing it) are appended to `warnings` when given.
+    The plan's warnings (not refusing it) are appended to `warnings` when given. The plan is
+    read in a capped child process, as every file from outside.
     """
+    return _generate(output, template, identification, plan, password, force, warnings, read_plan_isolated)
+
+
+PlanReader = Callable[[Path, Template, "tuple[int, int] | None", "list[str] | None"], list[dict[str, object]]]
+
+
+def _generate(output: str | Path, template: str | Template | None,
+              identification: Mapping[str, object] | None, plan: str | Path | None, password: str | None,
+              force: bool, warnings: list[str] | None, read: PlanReader) -> Path:
     output = Path(output)
     if output.suffix.lower() != ".xlsx":
         raise InputError(f"Le classeur doit porter l'extension .xlsx : {output}")
@@ -106,7 +114,7 @@ def generate_workbook(output: str | Path, template: str | Template | None = None
     inputs = [Path(plan)] if plan else []
     refuse_input_as_output(output, inputs)
     refuse_existing(output, force)
-    actions = read_plan(Path(plan), chosen, _plan_years(values), warnings) if plan else []
+    actions = read(Path(plan), chosen, _plan_years(values), warnings) if plan else []
     _fill_years_from_plan(values, actions)
     return write_atomically(output, build_workbook(chosen, values, actions, password), force)
 
@@ -176,21 +184,21 @@ def generate_batch(organisations: str | Path, output_dir: str | Path,
                    workers: int | None = None) -> BatchResult:
     """Write one workbook per row of ORGS.csv into output_dir; a bad row is named and skipped.
 
-    Large batches are written by one process per core (`workers`, default: every core from
-    PARALLEL_FROM rows on); results come back in the file's order whatever the pool does.
+    Each workbook is written in a capped child process (its plan is a file from outside): a
+    hostile plan costs its own row, named, and the others are written. Large batches use one
+    process per core (`workers`, default: every core from PARALLEL_FROM rows on); results
+    come back in the file's order.
     """
     result = BatchResult()
     jobs = _prepare_jobs(read_organisations(Path(organisations)), Path(output_dir), plans_dir,
                          template, password, force, result)
     if workers is None:
-        workers = (os.cpu_count() or 1) if len(jobs) >= PARALLEL_FROM else 1
-    if workers > 1 and len(jobs) > 1:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-            outcomes = list(pool.map(_write_job, jobs, chunksize=8))
-    else:
-        outcomes = [_write_job(job) for job in jobs]
-    for job, (path, error) in zip(jobs, outcomes, strict=True):
+        workers = default_jobs() if len(jobs) >= PARALLEL_FROM else 1
+    outcomes: dict[int, tuple[Path | None, str | None]] = {}
+    for index, outcome in run_isolated(_write_job, [(job,) for job in jobs], jobs=workers):
+        outcomes[index] = (None, outcome.reason) if isinstance(outcome, Failure) else outcome
+    for index, job in enumerate(jobs):
+        path, error = outcomes[index]
         if path is None:
             result.failed.append((job.line, f"{job.organisation} : {error}"))
         else:
@@ -228,8 +236,9 @@ def _prepare_jobs(rows: list[dict[str, str]], output_dir: Path, plans_dir: str |
 def _write_job(job: _Job) -> tuple[Path | None, str | None]:
     """Write one workbook of a batch; return its path, or None and the reason."""
     try:
-        return generate_workbook(job.output, job.template_id, job.identification, job.plan,
-                                 job.password, job.force), None
+        # Already in a capped child process: the plan is read here, not in one more.
+        return _generate(job.output, job.template_id, job.identification, job.plan, job.password,
+                         job.force, None, read_plan), None
     except (CamfError, OSError) as error:
         return None, str(error)
 

@@ -167,6 +167,9 @@ CATALOGUE: dict[str, Entry] = {
     "ANNEE_HORS_PLAN": _entry(WARNING, _CELL, "année hors des années du plan",
                               "« {header} » : l'année {value} est hors des années du plan "
                               "({start}–{end}) ; vérifiez l'année"),
+    "ANNEE_INVRAISEMBLABLE": _entry(ERROR, _CELL, "année impossible (hors de 1900–2100)",
+                                    "« {header} » : {value} n'est pas une année plausible ({first}–{last}) ; "
+                                    "inscrivez l'année, par exemple 2026"),
     "FIN_AVANT_DEBUT": _entry(ERROR, _CELL, "fin prévue avant le début",
                               "la fin prévue ({end}) précède le début ({start}) : corrigez l'une "
                               "des deux années"),
@@ -195,13 +198,29 @@ CATALOGUE: dict[str, Entry] = {
 }
 
 
+def path_text(path: object) -> str:
+    """Return a file name as text for tables and reports: undecodable bytes shown as \\xNN.
+
+    A name from a Windows zip unpacked on Linux (« Sainte-Th\\xe8cle.xlsx ») reaches Python with
+    lone surrogates, which no UTF-8 output accepts; the file is still read through its real path.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
 def make_issue(code: str, file: str, *, sheet: str = "", cell: str = "", row: int | None = None,
                column: str = "", value: object = "", **details: object) -> Issue:
     """Build the issue of a catalogued rule, its message filled with the occurrence's details."""
     entry = CATALOGUE[code]
     shown = display_value(value)
-    message = entry.message.format(value=shown, row=row, **details)
-    return Issue(entry.severity, code, file, sheet, cell, row, column, shown, message)
+    # Details quote sheet names, headers, cell texts: one printable line, whatever the file held.
+    safe = {key: display_value(d) if isinstance(d, str) else d for key, d in details.items()}
+    message = entry.message.format(value=shown, row=row, **safe)
+    return Issue(entry.severity, code, path_text(file), sheet, cell, row, column, shown, message)
 
 
 def display_value(value: object) -> str:

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from camf_excel.errors import InputError, OutputExistsError
@@ -31,16 +31,19 @@ def write_atomically(path: Path, data: bytes, force: bool = False) -> Path:
     """Write data to path through a temporary file in the same folder; a crash leaves no half file.
 
     Without force, an existing file is never replaced (the final step is a hard link, which
-    fails if the name was taken meanwhile); with force it is replaced in one rename.
+    fails if the name was taken meanwhile); with force it is replaced in one rename. The file
+    gets the permissions the umask gives a new file (mkstemp would leave it private).
     """
     refuse_existing(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=".camf-", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent)
+    descriptor, temporary = tempfile.mkstemp(prefix=_temporary_prefix(), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        Path(temporary).chmod(_allowed(0o666))
         if force:
             Path(temporary).replace(path)
         else:
@@ -62,27 +65,131 @@ def refuse_existing_folder(folder: Path, force: bool) -> None:
 
 
 def write_directory(folder: Path, files: Mapping[str, bytes], force: bool = False) -> list[Path]:
-    """Write several files into folder as one step: all of them, or none.
+    """Write a set of files into folder as a whole: all of them, or none, never mixed with another run's.
 
-    A folder that exists and holds anything is refused without force. The files are first
-    written into a hidden temporary folder beside it; a new folder is then one rename, and an
-    existing one receives each file by a rename (which replaces an older output at once).
+    Everything is written into a fresh hidden folder beside `folder`, which then takes its place
+    (a new folder: one rename; an existing one, with --force: swapped, anything else it held
+    carried over). A lock beside the folder refuses a second run writing there at the same time;
+    what a killed run left behind is removed first.
     """
     refuse_existing_folder(folder, force)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".camf-", dir=folder.parent))
-    try:
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        if not folder.exists():
-            staging.rename(folder)
-        else:
-            for name in files:
-                (staging / name).replace(folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    _fsync_directory(folder)
+    with _folder_lock(folder):
+        remove_stale_temporaries(folder.parent)
+        staging = Path(tempfile.mkdtemp(prefix=_temporary_prefix(), dir=folder.parent))
+        try:
+            for name, data in files.items():
+                _write_file(staging / name, data)
+            staging.chmod(_allowed(0o777))
+            _swap_in(staging, folder, set(files))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    _fsync_directory(folder.parent)
     return [folder / name for name in files]
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with path.open("wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    path.chmod(_allowed(0o666))
+
+
+def _swap_in(staging: Path, folder: Path, names: set[str]) -> None:
+    """Put the staging folder in place of folder, carrying over what folder held besides our outputs."""
+    if not folder.exists():
+        staging.rename(folder)
+        return
+    for entry in folder.iterdir():
+        if entry.name not in names:
+            entry.rename(staging / entry.name)  # the person's own files stay in the folder
+    old = folder.with_name(f"{_temporary_prefix()}ancien-{folder.name}")
+    folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+LOCK_SUFFIX = ".camf-verrou"
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold a lock file beside folder while writing into it; refuse when another live run holds it."""
+    lock = folder.with_name(f".{folder.name}{LOCK_SUFFIX}")
+    for _attempt in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _allowed(0o666))
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if owner is not None and _alive(owner):
+                raise OutputExistsError(f"Une autre exécution de camf-excel (processus {owner}) écrit en "
+                                        f"ce moment dans {folder} : attendez qu'elle finisse, puis "
+                                        "relancez.") from None
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()  # left by a run that was killed
+            continue
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(str(os.getpid()))
+        break
+    else:
+        raise OutputExistsError(f"Le verrou {lock} n'a pas pu être pris : relancez.")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
+def _lock_owner(lock: Path) -> int | None:
+    try:
+        text = lock.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    """Tell whether a process runs (POSIX: signal 0; elsewhere assumed alive: never break a live lock)."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+_TEMPORARY = ".camf-"
+
+
+def _temporary_prefix() -> str:
+    """Temporary names carry the writer's process id, so a later run knows which ones are stale."""
+    return f"{_TEMPORARY}{os.getpid()}-"
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporary files and folders that killed runs left in folder."""
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            pid = entry.name.removeprefix(_TEMPORARY).split("-", 1)[0]
+            if entry.name.startswith(_TEMPORARY) and pid.isdigit() and not _alive(int(pid)):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        entry.unlink()
+
+
+def _allowed(mode: int) -> int:
+    """The permissions the umask leaves of mode (what a plain open() or mkdir() would give)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
 
 
 def _link_without_clobbering(temporary: Path, path: Path) -> None:

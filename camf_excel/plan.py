@@ -8,6 +8,7 @@ an `Issue`, as `validate` reports them; a plan with any error is refused as a wh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from camf_excel.normalise import clean_text, fold
 from camf_excel.reader import HEADER_SCAN_ROWS, MIN_HEADER_MATCHES, find_header, header_score
 from camf_excel.rules import Context, run_rules
 from camf_excel.validation import read_cell
+from camf_excel.workers import Failure, run_isolated
 
 MAX_TEXT = 32_767  # Excel's limit for one cell
 PLAN_SHEET_NAMES = ("plan d'action", "plan", "actions")
@@ -62,6 +64,43 @@ def read_plan(path: Path, template: Template, years: tuple[int, int] | None = No
     if warnings is not None:
         warnings.extend(reader.line(issue) for issue in reader.issues)
     return [{k: v for k, v in a.items() if v not in (None, "")} for a in actions]
+
+
+def read_plan_isolated(path: Path, template: Template, years: tuple[int, int] | None = None,
+                       warnings: list[str] | None = None) -> list[Action]:
+    """`read_plan` in a child process with the memory and time caps of every untrusted file.
+
+    A plan is a file from outside like any returned workbook: a hostile one that makes the
+    reader abort or swell costs its own worker, and the caller gets a PlanError naming it.
+    """
+    for _, outcome in run_isolated(_read_plan_task, [(Path(path), template, years)], jobs=1):
+        if isinstance(outcome, Failure):
+            raise PlanError(str(path), [outcome.reason])
+        if isinstance(outcome, _Refusal):
+            raise PlanError(outcome.path, outcome.problems, outcome.issues)
+        actions, found = outcome
+        if warnings is not None:
+            warnings.extend(found)
+        return list(actions)
+    raise PlanError(str(path), ["le plan n'a pas pu être lu"])
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A PlanError as it crosses back from the worker (exceptions with extra fields do not pickle)."""
+
+    path: str
+    problems: list[str]
+    issues: list[Issue]
+
+
+def _read_plan_task(path: Path, template: Template,
+                    years: tuple[int, int] | None) -> tuple[list[Action], list[str]] | _Refusal:
+    warnings: list[str] = []
+    try:
+        return read_plan(path, template, years, warnings), warnings
+    except PlanError as error:
+        return _Refusal(error.path, error.problems, [i for i in error.issues if isinstance(i, Issue)])
 
 
 class _PlanReader:

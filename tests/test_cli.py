@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ from click.testing import CliRunner
 from conftest import PFM_PLAN, PLANS, SAMPLES
 
 from camf_excel.cli import main
-from camf_excel.generate import generate_batch
+from camf_excel.errors import PlanError
+from camf_excel.generate import generate_batch, generate_workbook
 
 HEADER = ("No,Champ d'action,Objectif,Action,Clientèle visée,Responsable,Partenaires,"
           "Début (année),Fin prévue (année),Budget prévu ($),Indicateur / résultat attendu\n")
@@ -156,3 +158,26 @@ def test_batch__worker_processes__same_files_in_order(tmp_path: Path) -> None:
 def test_cli__output_without_xlsx_extension__exit_2(tmp_path: Path) -> None:
     code, output = run("generate", "-o", str(tmp_path / "suivi.ods"))
     assert code == 2 and ".xlsx" in output and not list(tmp_path.iterdir())
+
+
+def test_batch__hostile_plans__cost_their_own_rows_only(tmp_path: Path) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    shutil.copy(PFM_PLAN, plans / "bon.csv")
+    (plans / "tronque.xlsx").write_bytes(PFM_PLAN.read_bytes()[:40] + b"PK\x03\x04" + b"\x00" * 30)
+    (plans / "binaire.csv").write_bytes(bytes(range(256)) * 40)
+    rows = "organisation,type,mrc,demarche,annee_debut,annee_fin,periode,plan\n" + "".join(
+        f"Municipalité {i},Municipalité,MRC X,PFM,2024,2026,2025,{plan}\n"
+        for i, plan in enumerate(["bon.csv", "tronque.xlsx", "bon.csv", "binaire.csv", "bon.csv"]))
+    organisations = tmp_path / "organisations.csv"
+    organisations.write_text(rows, encoding="utf-8")
+    result = generate_batch(organisations, tmp_path / "sortie", plans, workers=2)
+    assert len(result.written) == 3 and [line for line, _ in result.failed] == [3, 5]
+    assert all(path.exists() for path in result.written)
+
+
+def test_generate__plan_refused_in_its_worker__issues_come_back(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, "1.1,Loisir sportif,,Action A,,Greffe,,2025,2025,,\n")
+    with pytest.raises(PlanError) as caught:
+        generate_workbook(tmp_path / "suivi.xlsx", "pfm", {"periode": "2025"}, plan)
+    assert [(i.code, i.cell) for i in caught.value.issues] == [("VALEUR_HORS_LISTE", "B2")]

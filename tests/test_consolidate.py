@@ -275,8 +275,12 @@ def test_consolidate__workbook_resaved_by_libreoffice__same_numbers(tmp_path: Pa
 
 
 def _values(path: Path, sheet: str) -> list[list[object]]:
-    rows = openpyxl.load_workbook(path, read_only=True)[sheet].iter_rows(values_only=True)
-    return [[round(v, 6) if isinstance(v, float) else v for v in row] for row in rows if any(row)]
+    book = openpyxl.load_workbook(path, read_only=True)  # read-only keeps the file open: close it
+    try:
+        rows = book[sheet].iter_rows(values_only=True)
+        return [[round(v, 6) if isinstance(v, float) else v for v in row] for row in rows if any(row)]
+    finally:
+        book.close()
 
 
 def test_completeness__untouched_workbook__received_not_filled_and_out_of_the_rate() -> None:

@@ -66,6 +66,8 @@ CELL_CASES = {
     "file update date in the future": ({(IDENT, "B14"): dt.datetime(2099, 12, 31)},
                                        [("DATE_FUTURE", "B14")]),
     "text in a year cell": ({(PLAN, "H9"): "printemps"}, [("NOMBRE_INVALIDE", "H9")]),
+    "year out of any plausible range": ({(PLAN, "I9"): 1e20, (IDENT, "B13"): 20250},
+                                        [("ANNEE_INVRAISEMBLABLE", "B13"), ("ANNEE_INVRAISEMBLABLE", "I9")]),
     "progress over 100": ({(PLAN, "L10"): "En cours", (PLAN, "M10"): 150},
                           [("POURCENTAGE_INVALIDE", "M10")]),
     "impossible date": ({(PLAN, "N11"): "31/02/2025"}, [("DATE_INVALIDE", "N11")]),

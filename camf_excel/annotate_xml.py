@@ -1,0 +1,251 @@
+"""XML parts read by a real parser, and edited as bytes at the offsets it reports.
+
+Expat (without DTD, as defusedxml allows it) finds each element; the edits then splice the
+part's own bytes, so untouched markup stays byte-identical and nothing that only looks like
+markup (text, CDATA sections, comments, processing instructions) can move an edit. Only UTF-8
+parts are edited: the text inserted is UTF-8.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from xml.parsers import expat
+
+from camf_excel.errors import InputError
+
+DAMAGED = "FICHIER_ENDOMMAGE"
+_CHUNK = 1 << 20
+# A start tag that expat has accepted: attribute values are consumed whole (they may hold ">").
+_START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+_TAG_NAME = re.compile(rb"<[^\s/>]+")
+_ATTRIBUTE = re.compile(rb"""\s+([^\s=/>]+)\s*=\s*("[^"]*"|'[^']*')""")
+# XML 1.0 forbids C0 controls but tab and newline, lone surrogates and U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SMALL_NUMBER = re.compile(r"[0-9]{1,9}")
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
+@dataclass(eq=False, slots=True)
+class Node:
+    """One element: its name as written, attributes, and where its tags are in the part's bytes."""
+
+    name: str
+    attrs: dict[str, str]
+    start: int  # the start tag's "<"
+    head: int  # just after the start tag
+    depth: int  # the root is 1
+    empty: bool  # written <x/>
+    namespaces: dict[str, str]  # prefixes in scope ("" for the default namespace)
+    close: int = -1  # the end tag's "<" (head when empty)
+    end: int = -1  # just after the element
+    children: list[Node] = field(default_factory=list)
+
+    @property
+    def local(self) -> str:
+        """The name without its prefix."""
+        return self.name.rpartition(":")[2]
+
+    @property
+    def prefix(self) -> str:
+        """The prefix with its colon, or '' (new children are written with it)."""
+        prefix, colon, _ = self.name.rpartition(":")
+        return f"{prefix}:" if colon else ""
+
+    @property
+    def uri(self) -> str:
+        """The element's namespace."""
+        return self.namespaces.get(self.prefix[:-1], "")
+
+    def child(self, local: str) -> Node | None:
+        """Return the first kept child of this namespace with this local name."""
+        return next(iter(self.all(local)), None)
+
+    def all(self, local: str) -> list[Node]:
+        """Return the kept children of this namespace with this local name."""
+        return [c for c in self.children if c.local == local and c.uri == self.uri]
+
+    def namespaced(self, local: str) -> str | None:
+        """Return the value of a prefixed attribute by local name (r:id…), not a declaration."""
+        for name, value in self.attrs.items():
+            prefix, colon, rest = name.partition(":")
+            if colon and rest == local and prefix != "xmlns":
+                return value
+        return None
+
+
+def _parser(part: str) -> expat.XMLParserType:
+    """Return an expat parser that reads UTF-8 only and refuses any DTD (no entity can expand)."""
+    parser = expat.ParserCreate("utf-8")
+
+    def refuse_dtd(*_: object) -> None:
+        raise InputError(f"partie « {part} » avec une déclaration DTD : refusée", DAMAGED)
+
+    def check_encoding(_version: str, encoding: str | None, _standalone: int) -> None:
+        if encoding is not None and encoding.lower() not in _UTF8:
+            raise InputError(f"partie « {part} » dans un encodage non pris en charge ({encoding[:20]})",
+                             DAMAGED)
+
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    parser.XmlDeclHandler = check_encoding
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    return parser
+
+
+def scan(data: bytes, part: str) -> Iterator[tuple[bool, Node]]:
+    """Yield (True, element) at each start tag and (False, element) after its end, in document order.
+
+    The part is fed in chunks so that a tall sheet is never held as a tree.
+    """
+    parser = _parser(part)
+    events: list[tuple[bool, Node]] = []
+    stack: list[Node] = []
+
+    def started(name: str, attrs: dict[str, str]) -> None:
+        at = parser.CurrentByteIndex
+        tag = _START_TAG.match(data, at)
+        if tag is None:  # expat accepted it: only a parser disagreement could get here
+            raise InputError(f"partie « {part} » : balise illisible à l'octet {at}", DAMAGED)
+        scope = stack[-1].namespaces if stack else {"xml": "http://www.w3.org/XML/1998/namespace"}
+        declared = {key[6:]: value for key, value in attrs.items() if key == "xmlns" or key.startswith("xmlns:")}
+        namespaces = {**scope, **declared} if declared else scope
+        node = Node(name, attrs, at, tag.end(), len(stack) + 1, bool(tag.group(1)), namespaces)
+        stack.append(node)
+        events.append((True, node))
+
+    def ended(_name: str) -> None:
+        node = stack.pop()
+        if node.empty:
+            node.close = node.end = node.head
+        else:
+            node.close = parser.CurrentByteIndex
+            node.end = data.index(b">", node.close) + 1
+        events.append((False, node))
+
+    parser.StartElementHandler = started
+    parser.EndElementHandler = ended
+    try:
+        for offset in range(0, max(len(data), 1), _CHUNK):
+            parser.Parse(data[offset:offset + _CHUNK], offset + _CHUNK >= len(data))
+            yield from events
+            events.clear()
+    except expat.ExpatError as error:
+        raise InputError(f"partie « {part} » illisible (XML mal formé : {error})", DAMAGED) from error
+
+
+def tree(data: bytes, part: str, depth: int) -> Node:
+    """Return the root element, its descendants kept down to depth (the root is 1)."""
+    kept: list[Node] = []
+    for opening, node in scan(data, part):
+        if opening and node.depth <= depth:
+            del kept[node.depth - 1:]
+            if kept:
+                kept[-1].children.append(node)
+            kept.append(node)
+    return kept[0]
+
+
+def text_of(data: bytes, node: Node, part: str) -> str:
+    """Return the text inside an element, entities and CDATA sections decoded."""
+    parser = _parser(part)
+    pieces: list[str] = []
+    parser.CharacterDataHandler = pieces.append
+    try:
+        parser.Parse(data[node.start:node.end], True)
+    except expat.ExpatError as error:
+        raise InputError(f"partie « {part} » illisible (XML mal formé : {error})", DAMAGED) from error
+    return "".join(pieces)
+
+
+# --- edits ---------------------------------------------------------------------------------------
+
+Edit = tuple[int, int, bytes]
+
+
+def apply(data: bytes, edits: list[Edit]) -> bytes:
+    """Replace each span (start, stop) of data; insertions at one place keep the list's order."""
+    pieces, position = [], 0
+    for start, stop, replacement in sorted(edits, key=lambda edit: (edit[0], edit[1])):
+        if start < position:
+            raise InputError("modifications qui se chevauchent : partie XML inattendue", DAMAGED)
+        pieces += [data[position:start], replacement]
+        position = stop
+    pieces.append(data[position:])
+    return b"".join(pieces)
+
+
+def start_tag(data: bytes, node: Node) -> bytes:
+    """Return an element's start tag, as written."""
+    return data[node.start:node.head]
+
+
+def opened(tag: bytes) -> bytes:
+    """Return an empty element's tag <x …/> as a start tag <x …>."""
+    return tag[:-2].rstrip() + b">" if tag.endswith(b"/>") else tag
+
+
+def append_child(data: bytes, parent: Node, child: str) -> Edit:
+    """Return the edit that makes child the last child of parent (opening <x/> if needed)."""
+    if parent.empty:
+        return parent.start, parent.head, (opened(start_tag(data, parent)).decode("utf-8") + child
+                                           + f"</{parent.name}>").encode("utf-8")
+    return parent.close, parent.close, child.encode("utf-8")
+
+
+def _attribute_values(tag: bytes) -> dict[str, tuple[int, int]]:
+    """Map each attribute of a start tag to the span of its quoted value, read in order."""
+    return {attribute.group(1).decode("utf-8", "replace"): attribute.span(2) for attribute in _attributes(tag)}
+
+
+def set_attribute(tag: bytes, name: str, value: str) -> bytes:
+    """Return the start tag with the attribute set (its value replaced, or added at the end)."""
+    quoted = f'"{attribute_text(value)}"'.encode()
+    span = _attribute_values(tag).get(name)
+    if span is not None:
+        return tag[:span[0]] + quoted + tag[span[1]:]
+    end = len(tag) - (2 if tag.endswith(b"/>") else 1)
+    return tag[:end].rstrip() + f" {name}=".encode() + quoted + tag[end:]
+
+
+def drop_attribute(tag: bytes, name: str) -> bytes:
+    """Return the start tag without the attribute (and the space before it)."""
+    name_bytes = name.encode("utf-8")
+    for attribute in _attributes(tag):
+        if attribute.group(1) == name_bytes:
+            return tag[:attribute.start()] + tag[attribute.end():]
+    return tag
+
+
+def _attributes(tag: bytes) -> Iterator[re.Match[bytes]]:
+    """Yield the attributes of a start tag in order, each consumed whole."""
+    name = _TAG_NAME.match(tag)
+    position = name.end() if name else len(tag)
+    while attribute := _ATTRIBUTE.match(tag, position):
+        yield attribute
+        position = attribute.end()
+
+
+# --- text ----------------------------------------------------------------------------------------
+
+def xml_text(text: str) -> str:
+    """Escape text for element content, without the characters XML 1.0 forbids."""
+    text = _NOT_XML.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def attribute_text(text: str) -> str:
+    """Escape text for a double-quoted attribute value."""
+    return xml_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+
+
+def small_int(text: str | None) -> int | None:
+    """Return an attribute's whole number (at most 9 ASCII digits), or None: never a huge int()."""
+    return int(text) if text is not None and _SMALL_NUMBER.fullmatch(text) else None
+
+
+def shown(text: str, limit: int = 20) -> str:
+    """Return a value from the file fit for a message: shortened, invisible characters escaped."""
+    cut = text[:limit] + ("…" if len(text) > limit else "")
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in cut)
