@@ -122,6 +122,9 @@ CATALOGUE: dict[str, Entry] = {
     "TEXTE_TROP_LONG": _entry(ERROR, _CELL, "texte plus long qu'une cellule Excel",
                               "« {header} » : texte de plus de {limit} caractères, la limite d'une "
                               "cellule Excel ; raccourcissez-le"),
+    "TEXTE_TRONQUE": _entry(WARNING, _CELL, "texte plus long qu'une cellule Excel, tronqué",
+                            "texte de {length} caractères, plus que ce qu'une cellule Excel contient "
+                            "({limit}) : seuls les {limit} premiers sont gardés ; raccourcissez-le"),
     "VALEUR_OBLIGATOIRE": _entry(ERROR, _CELL, "cellule obligatoire vide",
                                  "« {header} » est obligatoire pour chaque action : remplissez la "
                                  "cellule"),

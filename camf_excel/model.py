@@ -101,6 +101,9 @@ class Template:
         return tuple(column.key for column in self.columns)
 
 
+# Excel holds at most this many characters in a cell: longer text cannot be written back.
+CELL_TEXT_LIMIT = 32_767
+
 Severity = Literal["erreur", "avertissement"]
 ERROR: Severity = "erreur"
 WARNING: Severity = "avertissement"

@@ -18,14 +18,13 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from camf_excel.errors import InputError, PlanError
 from camf_excel.files import check_zip_workbook, read_csv_rows, sniff_format
 from camf_excel.issues import make_issue
-from camf_excel.model import ERROR, Issue, Template
+from camf_excel.model import CELL_TEXT_LIMIT, ERROR, Issue, Template
 from camf_excel.normalise import clean_text, fold
 from camf_excel.reader import HEADER_SCAN_ROWS, MIN_HEADER_MATCHES, find_header, header_score
 from camf_excel.rules import Context, run_rules
 from camf_excel.validation import read_cell
 from camf_excel.workers import Failure, run_isolated
 
-MAX_TEXT = 32_767  # Excel's limit for one cell
 PLAN_SHEET_NAMES = ("plan d'action", "plan", "actions")
 # A plan holds no macros we would run and no formulas we would trust: any format calamine
 # reads its values from will do.
@@ -123,8 +122,8 @@ class _PlanReader:
             column = self.template.column(key)
             value = row[col] if col < len(row) else None
             where = {"cell": xl_rowcol_to_cell(index, col), "row": index + 1, "column": key}
-            if column.kind == "text" and len(clean_text(value)) > MAX_TEXT:
-                self.add("TEXTE_TROP_LONG", header=column.header, limit=MAX_TEXT, **where)
+            if column.kind == "text" and len(clean_text(value)) > CELL_TEXT_LIMIT:
+                self.add("TEXTE_TROP_LONG", header=column.header, limit=CELL_TEXT_LIMIT, **where)
                 continue
             parsed, notes = read_cell(value, column.kind, self.template, column.list, column.header,
                                       text_numbers=True)

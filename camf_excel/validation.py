@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from camf_excel.figures import Figures, compute_figures, is_number, late_flag
 from camf_excel.issues import make_issue, path_text
 from camf_excel.lists import is_variant, recognise
-from camf_excel.model import IdentField, Issue, Template
+from camf_excel.model import CELL_TEXT_LIMIT, IdentField, Issue, Template
 from camf_excel.normalise import (
     Parsed,
     clean_text,
@@ -138,6 +138,9 @@ def read_cell(value: object, kind: str, template: Template, list_name: str | Non
 def _read_text(value: object, kind: str) -> tuple[object, list[Note]]:
     text, cleaned = clean_cell_text(value)
     notes: list[Note] = [("TEXTE_NETTOYE", {"value": value})] if cleaned else []
+    if len(text) > CELL_TEXT_LIMIT:  # more than Excel holds: the rest could never be written back
+        notes.append(("TEXTE_TRONQUE", {"value": text[:80], "length": len(text), "limit": CELL_TEXT_LIMIT}))
+        text = text[:CELL_TEXT_LIMIT]
     if kind == "email" and text and not _EMAIL.match(text):
         notes.append(("IDENTIFICATION_INVALIDE", {"value": text,
                                                   "detail": f"« {text} » n'est pas une adresse courriel"}))

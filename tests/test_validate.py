@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -199,6 +200,7 @@ def test_catalogue__every_code__has_a_rule_test_or_a_corpus_case() -> None:
                # test_reader_facts: read as typed, nothing read as empty without a word
                "POURCENTAGE_FORMAT", "FORMULE_SANS_VALEUR", "LIGNE_HORS_TABLEAU",
                "FEUILLE_PLAN_SUPPLEMENTAIRE",
+               "TEXTE_TRONQUE",  # test_validate__text_longer_than_excel_holds
                "TEXTE_TROP_LONG"}  # test_rules: an adopted plan
     tested |= CODES_TESTED_HERE  # consolidation's codes, in test_consolidate
     file_level = {code for code, entry in CATALOGUE.items() if entry.scope == "fichier"}
@@ -214,3 +216,15 @@ def test_readme__lists_the_catalogue_and_the_rules() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert catalogue_markdown() in readme
     assert rules_markdown() in readme
+
+
+def test_validate__text_longer_than_excel_holds__truncated_and_reported(clean: Path, tmp_path: Path) -> None:
+    marked = planted(clean, tmp_path, {(PLAN, "P5"): "MARQUE-LONGUE"})
+    long_text = tmp_path / "long.xlsx"
+    with zipfile.ZipFile(marked) as source, zipfile.ZipFile(long_text, "w") as target:
+        for entry in source.infolist():
+            data = source.read(entry).replace(b"MARQUE-LONGUE", b"x" * 40_000)
+            target.writestr(entry, data)
+    result = check_workbook(long_text, today=TODAY)
+    assert [(i.code, i.cell) for i in result.issues] == [("TEXTE_TRONQUE", "P5")]
+    assert len(result.actions[1]["commentaires"]) == 32_767
