@@ -486,7 +486,7 @@ def _received_row(source: _Source, expected: bool | None, remark: str) -> dict[s
 def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.DataFrame) -> pd.DataFrame:
     """Each file found: its fate, checksum, template, identity and row accounting."""
     rows = [_source_row(s) for s in sources]
-    rows += [{"source_file": path_text(s.path), "statut": IGNORED, "motif": s.reason, "lignes_lues": 0,
+    rows += [{"source_file": path_text(s.path), "statut": IGNORED, "motif": path_text(s.reason), "lignes_lues": 0,
               "lignes_consolidees": 0, "lignes_rejetees": 0} for s in skipped]
     frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
     by_file = issues.groupby(["file", "severity"]).size().unstack(fill_value=0) if not issues.empty else None
@@ -499,7 +499,8 @@ def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.
 def _source_row(source: _Source) -> dict[str, object]:
     result, path = source.result, Path(source.result.file)
     consolidated = source.rows if source.status == CONSOLIDATED else 0
-    return {"source_file": path_text(result.file), "statut": source.status, "motif": source.reason,
+    return {"source_file": path_text(result.file), "statut": source.status,
+            "motif": path_text(source.reason),
             "format": result.kind or None, "octets": _size(path), "sha256": _checksum(path),
             "template_id": result.template_id or None, "template_version": result.template_version or None,
             "organisation": source.identity.get("organisation"), "code_geo": source.identity.get("code_geo"),
