@@ -486,8 +486,8 @@ def _received_row(source: _Source, expected: bool | None, remark: str) -> dict[s
 def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.DataFrame) -> pd.DataFrame:
     """Each file found: its fate, checksum, template, identity and row accounting."""
     rows = [_source_row(s) for s in sources]
-    rows += [{"source_file": path_text(s.path), "statut": IGNORED, "motif": path_text(s.reason), "lignes_lues": 0,
-              "lignes_consolidees": 0, "lignes_rejetees": 0} for s in skipped]
+    rows += [{"source_file": path_text(s.path), "statut": IGNORED, "motif": path_text(s.reason),
+              "lignes_lues": 0, "lignes_consolidees": 0, "lignes_rejetees": 0} for s in skipped]
     frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
     by_file = issues.groupby(["file", "severity"]).size().unstack(fill_value=0) if not issues.empty else None
     for column, severity in (("erreurs", ERROR), ("avertissements", "avertissement")):
