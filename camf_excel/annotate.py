@@ -30,18 +30,22 @@ from camf_excel.annotate_package import (
 )
 from camf_excel.annotate_sheet import LINE_PREFIXES, Layout, Note, Worksheet, parse_cell
 from camf_excel.annotate_styles import FILL_COLOURS, Styles
+from camf_excel.annotate_xml import shown
 from camf_excel.errors import CamfError, InputError, OutputExistsError
 from camf_excel.files import check_zip_workbook, sniff_format
 from camf_excel.model import Issue
 from camf_excel.outputs import refuse_existing, write_atomically
-from camf_excel.workers import Failure, run_isolated
+from camf_excel.workers import TIMEOUT_SECONDS, Failure, run_isolated
 
-__all__ = ["ANNOTATED_KINDS", "AUTHOR", "FILL_COLOURS", "LINE_PREFIXES", "AnnotationOutcome", "annotate_files",
-           "annotate_workbook", "annotation_targets"]
+__all__ = ["ANNOTATED_KINDS", "AUTHOR", "FILL_COLOURS", "LINE_PREFIXES", "AnnotationOutcome",
+           "annotate_files", "annotate_workbook", "annotation_targets"]
 
 ANNOTATED_KINDS = frozenset({"xlsx", "xlsm"})
 SUFFIX = "-annote"
 PARALLEL_FROM = 4  # below this, one worker process does the job
+# A follow-up workbook has a few thousand cells to fill at most; beyond, the report is the tool
+# (and a copy of 100,000 notes would weigh hundreds of MB).
+MAX_NOTES = 20_000
 _COMMENTS_CONTENT = "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml"
 _VML_CONTENT = "application/vnd.openxmlformats-officedocument.vmlDrawing"
 
@@ -62,6 +66,10 @@ def annotate_workbook(source: Path, target: Path, issues: Sequence[Issue], force
     package = Package(source)
     book = read_workbook(package)
     notes = _notes_by_sheet(book, issues)
+    count = sum(map(len, notes.values()))
+    if count > MAX_NOTES:
+        raise InputError(f"{count} cellules à annoter : trop pour une copie annotée (au plus {MAX_NOTES}) ; "
+                         "corrigez d'après le rapport de validation.")
     if notes:
         annotator = _Annotator(package, book, Styles(package, book), ShapeIds(package))
         for part, sheet_notes in notes.items():
@@ -119,7 +127,7 @@ class _Annotator:
         had_comment = self._comments(relations, part, notes)
         self._drawing(relations, sheet, part, [n for n in notes if n.ref not in had_comment], layout)
         relations.save()
-        self.package.put(part, sheet.data)
+        self.package.put(part, sheet.edited())
 
     def _new_part(self, sheet_part: str, pattern: str) -> str:
         # Beside the workbook part, as Excel does: xl/comments1.xml, xl/drawings/vmlDrawing1.vml.
@@ -159,7 +167,7 @@ class _Annotator:
 
 def _shown_path(path: Path) -> str:
     """A path fit for a message: invisible characters of a received file's name escaped."""
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in str(path))
+    return shown(str(path), limit=None)
 
 
 def _path_key(path: Path) -> str:
@@ -203,11 +211,12 @@ class _Inputs:
         if found is None:
             return ""
         if source is not None and found == source:
-            return (f"La copie annotée {_shown_path(target)} serait le classeur reçu lui-même : choisissez "
+            return (f"la copie annotée {_shown_path(target)} serait le classeur reçu lui-même : choisissez "
                     "un autre nom, le classeur reçu n'est jamais modifié.")
-        return (f"la copie annotée {_shown_path(target)} serait écrite sur le fichier d'entrée "
-                f"{_shown_path(found)} : un fichier d'entrée n'est jamais modifié ni remplacé, même avec "
-                "--force. Choisissez un autre dossier pour --annoter.")
+        where = ("est elle-même un fichier d'entrée" if _resolved(found) == _resolved(target)
+                 else f"serait écrite sur le fichier d'entrée {_shown_path(found)}")
+        return (f"la copie annotée {_shown_path(target)} {where} : un fichier d'entrée n'est jamais "
+                "modifié ni remplacé, même avec --force. Choisissez un autre dossier pour --annoter.")
 
 
 def _resolved(path: Path) -> Path | None:
@@ -234,7 +243,8 @@ class AnnotationOutcome:
     reason: str = ""  # why it was not written: refused, worker died, timeout, input would be overwritten…
 
 
-def annotation_targets(sources: Sequence[Path], folder: Path, inputs: Sequence[Path]) -> dict[Path, Path | str]:
+def annotation_targets(sources: Sequence[Path], folder: Path,
+                       inputs: Sequence[Path]) -> dict[Path, Path | str]:
     """Return each source's copy path, or the French reason it cannot be written (it would be an input).
 
     The sources' folders are mirrored inside folder, from their common parent (DIR/mrc-a/suivi-annote.xlsx
@@ -263,9 +273,14 @@ def annotation_targets(sources: Sequence[Path], folder: Path, inputs: Sequence[P
 def _common_folder(paths: Sequence[Path]) -> Path | None:
     """Return the deepest folder holding every path, or None (different drives)."""
     try:
-        return Path(os.path.commonpath([os.path.abspath(path.parent) for path in paths])) if paths else None
+        return Path(os.path.commonpath([_absolute(path.parent) for path in paths])) if paths else None
     except ValueError:
         return None
+
+
+def _absolute(path: Path) -> Path:
+    """Return path made absolute, "." and ".." folded, symbolic links kept (as the person named it)."""
+    return Path(os.path.normpath(path.absolute()))
 
 
 def _mirrored(source: Path, root: Path | None) -> Path:
@@ -273,7 +288,7 @@ def _mirrored(source: Path, root: Path | None) -> Path:
     if root is None:
         return Path()
     try:
-        return Path(os.path.abspath(source.parent)).relative_to(root)
+        return _absolute(source.parent).relative_to(root)
     except ValueError:
         return Path()
 
@@ -290,7 +305,8 @@ def _unique(wanted: Path, taken: set[str], known: _Inputs) -> Path:
 # --- the copies of a run, each in a capped child process -----------------------------------------
 
 def annotate_files(jobs: Sequence[tuple[Path, Sequence[Issue]]], folder: Path, inputs: Sequence[Path],
-                   force: bool = False, *, jobs_count: int | None = None) -> list[AnnotationOutcome]:
+                   force: bool = False, *, jobs_count: int | None = None,
+                   timeout: float = TIMEOUT_SECONDS) -> list[AnnotationOutcome]:
     """Write the annotated copy of each (source, issues) in isolated workers; one outcome per job, in order.
 
     A copy whose worker dies, overruns its time or meets an odd part is not written and says why;
@@ -310,13 +326,18 @@ def annotate_files(jobs: Sequence[tuple[Path, Sequence[Issue]]], folder: Path, i
         tasks.append((str(source), str(target), list(issues), force, [str(path) for path in inputs]))
         indexes.append(index)
     workers = jobs_count if jobs_count is not None else (1 if len(tasks) < PARALLEL_FROM else None)
-    for position, result in run_isolated(_annotate_task, tasks, jobs=workers):
+    for position, result in run_isolated(_annotate_task, tasks, jobs=workers, timeout=timeout):
         index = indexes[position]
-        if not isinstance(result, AnnotationOutcome):
-            detail = result.reason if isinstance(result, Failure) else str(result)
-            result = AnnotationOutcome(Path(jobs[index][0]), None, f"copie abandonnée : {detail}")
-        outcomes[index] = result
+        outcomes[index] = _as_outcome(Path(jobs[index][0]), result)
     return [outcomes[index] for index in range(len(jobs))]
+
+
+def _as_outcome(source: Path, result: object) -> AnnotationOutcome:
+    """Return a worker's outcome; a dead or late worker's Failure becomes the copy's reason."""
+    if isinstance(result, AnnotationOutcome):
+        return result
+    detail = result.reason if isinstance(result, Failure) else str(result)
+    return AnnotationOutcome(source, None, f"copie abandonnée : {detail}")
 
 
 def _exists_message(target: Path) -> str:

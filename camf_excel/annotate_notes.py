@@ -8,7 +8,18 @@ from dataclasses import dataclass
 
 from camf_excel.annotate_package import DECLARATION, Package
 from camf_excel.annotate_sheet import MAX_COLUMN, MAX_ROW, Layout, Note
-from camf_excel.annotate_xml import DAMAGED, Edit, append_child, apply, shown, text_of, tree, xml_text
+from camf_excel.annotate_xml import (
+    DAMAGED,
+    Edit,
+    Node,
+    append_child,
+    apply,
+    child_texts,
+    shown,
+    text_of,
+    tree,
+    xml_text,
+)
 from camf_excel.errors import InputError
 
 AUTHOR = "camf-excel"
@@ -45,26 +56,31 @@ def merged_comments(data: bytes, part: str, notes: list[Note]) -> tuple[bytes, s
     authors, comment_list = root.child("authors"), root.child("commentList")
     if authors is None or comment_list is None:
         raise InputError(f"partie « {part} » sans <authors> ou <commentList> : classeur endommagé", DAMAGED)
-    names = [text_of(data, author, part) for author in authors.all("author")]
+    names = child_texts(data, authors, "author", part)
     edits: list[Edit] = []
     if AUTHOR in names:
         author = names.index(AUTHOR)
     else:
         author = len(names)
-        edits.append(append_child(data, authors, f"<{authors.prefix}author>{AUTHOR}</{authors.prefix}author>"))
-    existing = {}
+        p = authors.prefix
+        edits.append(append_child(data, authors, f"<{p}author>{AUTHOR}</{p}author>"))
+    existing: dict[str, Node] = {}
     for comment in comment_list.all("comment"):
         existing.setdefault(comment.attrs.get("ref", "").split(":")[0].replace("$", "").upper(), comment)
-    new = []
+    new: list[str] = []
     for note in notes:
-        comment = existing.get(note.ref)
-        text = comment.child("text") if comment is not None else None
-        if comment is None:
+        found = existing.get(note.ref)
+        text = found.child("text") if found is not None else None
+        if found is None:
             new.append(_comment(note, author, comment_list.prefix))
         elif text is not None:
-            edits.append(append_child(data, text, _run("\n" + note.text, text.prefix)))
+            # A copy validated again meets its own notes: a line already there is not repeated.
+            present = text_of(data, text, part).split("\n")
+            lines = [line for line in note.lines if line not in present]
+            if lines:
+                edits.append(append_child(data, text, _run("\n" + "\n".join(lines), text.prefix)))
         else:  # a comment without text: ours replaces it
-            edits.append((comment.start, comment.end, _comment(note, author, comment.prefix).encode("utf-8")))
+            edits.append((found.start, found.end, _comment(note, author, found.prefix).encode("utf-8")))
     if new:
         edits.append(append_child(data, comment_list, "".join(new)))
     return apply(data, edits), set(existing)
@@ -110,18 +126,18 @@ def _vml_tags(data: bytes) -> Iterator[_VmlTag]:
     """
     position = 0
     while (start := data.find(b"<", position)) >= 0:
-        skipped = next(((opener, closer) for opener, closer in _SKIPPED if data.startswith(opener, start)), None)
+        skipped = next((pair for pair in _SKIPPED if data.startswith(pair[0], start)), None)
         if skipped is not None:
             stop = data.find(skipped[1], start + len(skipped[0]))
             position = len(data) if stop < 0 else stop + len(skipped[1])
         elif data.startswith(b"<!", start):  # <!DOCTYPE, <!ENTITY: no drawing Excel wrote has one
             raise InputError("dessin des notes (VML) avec une déclaration DTD : refusé", DAMAGED)
         elif (tag := _VML_TAG.match(data, start)) is not None:
-            attributes = {m.group(1).decode("latin-1"): (m.group(2)[1:-1], m.start(2) + 1, m.end(2) - 1)
-                          for m in _VML_ATTRIBUTE.finditer(tag.group(3))}
-            offset = tag.start(3)
-            yield _VmlTag(tag.group(2).decode("latin-1"), bool(tag.group(1)), start, tag.end(),
-                          {k: (v, offset + a, offset + b) for k, (v, a, b) in attributes.items()})
+            at = tag.start(3)  # spans in the drawing, not in the tag
+            attributes = {found.group(1).decode("latin-1"):
+                          (found.group(2)[1:-1], at + found.start(2) + 1, at + found.end(2) - 1)
+                          for found in _VML_ATTRIBUTE.finditer(tag.group(3))}
+            yield _VmlTag(tag.group(2).decode("latin-1"), bool(tag.group(1)), start, tag.end(), attributes)
             position = tag.end()
         else:
             position = start + 1  # a lone "<" in text: not a tag
@@ -130,8 +146,9 @@ def _vml_tags(data: bytes) -> Iterator[_VmlTag]:
 def _number(digits: bytes, what: str) -> int:
     """Return a number read in a drawing, refusing one no drawing could hold (never a huge int())."""
     if len(digits) > 10 or int(digits) > _MAX_SHAPE_ID:
-        raise InputError(f"dessin des notes (VML) invraisemblable : {what} « {shown(digits.decode('latin-1'))} » "
-                         "trop grand (classeur endommagé ou malveillant)", DAMAGED)
+        number = shown(digits.decode("latin-1"))
+        raise InputError(f"dessin des notes (VML) invraisemblable : {what} « {number} » trop grand "
+                         "(classeur endommagé ou malveillant)", DAMAGED)
     return int(digits)
 
 
@@ -220,7 +237,8 @@ def extended_vml(data: bytes, notes: list[Note], layout: Layout, ids: ShapeIds) 
         raise InputError("dessin VML des notes illisible : classeur endommagé", DAMAGED)
     blocks, shape_ids = ids.take(len(notes))
     shapes = "".join(_shape(i, note, layout) for i, note in zip(shape_ids, notes, strict=True))
-    if not any(tag.local == "shapetype" and tag.attributes.get("id", (b"",))[0] == b"_x0000_t202" for tag in tags):
+    if not any(tag.local == "shapetype" and tag.attributes.get("id", (b"",))[0] == b"_x0000_t202"
+               for tag in tags):
         shapes = _SHAPE_TYPE + shapes
     edits: list[Edit] = [(close.start, close.start, shapes.encode())]
     missing = "".join(f' xmlns:{prefix}="{uri}"' for prefix, uri in _VML_NAMESPACES.items()
@@ -230,5 +248,6 @@ def extended_vml(data: bytes, notes: list[Note], layout: Layout, ids: ShapeIds) 
     data_value = idmap.attributes.get("data") if idmap is not None else None
     if data_value is not None:
         value, begin, stop = data_value
-        edits.append((begin, stop, b",".join([value.strip(), *(str(b).encode() for b in blocks)]).strip(b",")))
+        listed = b",".join([value.strip(), *(str(block).encode() for block in blocks)]).strip(b",")
+        edits.append((begin, stop, listed))
     return apply(data, edits)

@@ -23,14 +23,13 @@ from camf_excel.annotate_xml import (
     shown,
     small_int,
     start_tag,
-    tree,
 )
 from camf_excel.errors import InputError
 from camf_excel.model import ERROR, WARNING, Issue
 
 LINE_PREFIXES = {ERROR: "Erreur : ", WARNING: "Avertissement : "}
 MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
-_CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d{1,7})")
+_CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
 # CT_Worksheet: legacyDrawing comes after drawing and before these (mc:AlternateContent wraps
 # oleObjects and controls in files saved by Excel 2010 and later).
 _AFTER_LEGACY_DRAWING = frozenset({"legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls",
@@ -162,7 +161,7 @@ class Layout:
         index = bisect.bisect_right(self._firsts, column - 1)
         extra = self._column_sums[index]
         if index:  # the last range may start left of the column and end right of it
-            first, stop, width = self.column_ranges[index - 1]
+            _, stop, width = self.column_ranges[index - 1]
             extra -= max(0, stop - (column - 1)) * (width - self.default_column)
         return (column - 1) * self.default_column + extra
 
@@ -200,20 +199,31 @@ class _Reading:
     rows: list[_Row] = field(default_factory=list)
     new_rows: list[tuple[int, int, list[Note]]] = field(default_factory=list)  # (position, number, notes)
     numbered: list[tuple[Node, int]] = field(default_factory=list)  # rows without r, and their number
+    legacy_drawing: Node | None = None
+    after_legacy_drawing: Node | None = None  # the first child that must follow a legacyDrawing
 
 
 class Worksheet:
-    """Edits of one worksheet part: cell styles, missing cells and rows, the legacyDrawing element."""
+    """Edits of one worksheet part: cell styles, missing cells and rows, the legacyDrawing element.
+
+    The part is read once; every edit is made at the offsets of that reading, all at the end.
+    """
 
     def __init__(self, data: bytes, part: str) -> None:
         self.data, self.part = data, part
+        self.edits: list[Edit] = []
+        self.reading = _Reading()
+
+    def edited(self) -> bytes:
+        """Return the part with every edit made."""
+        return apply(self.data, self.edits)
 
     def highlight(self, notes: list[Note], styles: Styles) -> Layout:
         """Give each noted cell its highlighted format, creating the cells and rows that are missing."""
         wanted: dict[int, list[Note]] = {}
         for note in notes:
             wanted.setdefault(note.row, []).append(note)
-        reading = self._read(wanted)
+        reading = self.reading = self._read(wanted)
         if reading.root is None or reading.sheet_data is None:
             raise InputError(f"feuille {self.part} sans données (<sheetData> absent) : classeur endommagé",
                              DAMAGED)
@@ -222,10 +232,11 @@ class Worksheet:
         edits = [edit for row in reading.rows for edit in self._edited_row(row, new_cell)]
         edits += [(node.start, node.head, set_attribute(start_tag(self.data, node), "r", str(number)))
                   for node, number in reading.numbered]
-        edits += [(at, at, _new_row(p, number, row_notes, new_cell)) for at, number, row_notes in reading.new_rows]
+        edits += [(at, at, _new_row(p, number, row_notes, new_cell))
+                  for at, number, row_notes in reading.new_rows]
         edits += self._tail(reading.sheet_data, p, wanted, new_cell)
         edits += self._widened_dimension(reading.dimension, notes)
-        self.data = apply(self.data, edits)
+        self.edits += edits
         return reading.layout.freeze()
 
     def _read(self, wanted: dict[int, list[Note]]) -> _Reading:
@@ -233,16 +244,20 @@ class Worksheet:
         reading = _Reading()
         rows = _RowWalker(self.part, wanted, reading)
         parent: Node | None = None  # the root's child being read
-        for opening, node in scan(self.data, self.part):
+        for opening, node in scan(self.data, self.part, 4):
+            if node.depth == 4 and rows.current is None:
+                continue  # a cell of a row without notes: most of a sheet, passed over quickly
             if node.depth == 1:
                 reading.root = reading.root or node
-            elif reading.root is None or node.uri != reading.root.uri:
-                continue  # another namespace (mc:AlternateContent…): not a row, not a cell
+                continue
+            main = reading.root is not None and node.uri == reading.root.uri
+            if node.depth == 2 and opening:
+                parent = node if main else None
+                _read_top(node, reading, main)
+            elif not main:
+                continue  # another namespace: not a row, not a cell
             elif not opening:
                 rows.ended(node)
-            elif node.depth == 2:
-                parent = node
-                _read_top(node, reading)
             elif node.depth == 3 and parent is not None and parent.local == "cols" and node.local == "col":
                 _read_column(node, reading)
             elif node.depth == 3 and parent is reading.sheet_data and node.local == "row":
@@ -271,7 +286,8 @@ class Worksheet:
             edits += [(cell.start, cell.start, new_cell(wanted.pop(c), row_style)) for c in missing]
             if column in wanted:
                 base = small_int(cell.attrs.get("s")) or 0
-                cell_tag = set_attribute(cell_tag, "s", str(new_cell.styles.styled(base, wanted.pop(column).severity)))
+                style = new_cell.styles.styled(base, wanted.pop(column).severity)
+                cell_tag = set_attribute(cell_tag, "s", str(style))
             if cell_tag != start_tag(self.data, cell):
                 edits.append((cell.start, cell.head, cell_tag))
             previous = column
@@ -279,7 +295,8 @@ class Worksheet:
         if added:
             tag = drop_attribute(tag, "spans")  # an optional hint; a stale one would mislead readers
         if row.node.empty:
-            return [*edits, (row.node.start, row.node.head, opened(tag) + added + f"</{row.node.name}>".encode())]
+            closed = opened(tag) + added + f"</{row.node.name}>".encode()
+            return [*edits, (row.node.start, row.node.head, closed)]
         at = row.tail.start if row.tail is not None else row.node.close  # CT_Row: cells, then extLst
         return [*edits, (row.node.start, row.node.head, tag), (at, at, added)]
 
@@ -293,7 +310,8 @@ class Worksheet:
                              "illisible : classeur endommagé", DAMAGED)
         return column
 
-    def _tail(self, sheet_data: Node, p: str, wanted: dict[int, list[Note]], new_cell: _CellMaker) -> list[Edit]:
+    def _tail(self, sheet_data: Node, p: str, wanted: dict[int, list[Note]],
+              new_cell: _CellMaker) -> list[Edit]:
         """Return the edit adding the rows below the last one (opening an empty <sheetData/>)."""
         rows = b"".join(_new_row(p, number, wanted[number], new_cell) for number in sorted(wanted))
         if sheet_data.empty:
@@ -312,38 +330,41 @@ class Worksheet:
         top_left = f"{column_letters(min(columns))}{min(rows)}"
         bottom_right = f"{column_letters(max(columns))}{max(rows)}"
         new_ref = top_left if top_left == bottom_right else f"{top_left}:{bottom_right}"
-        return [(dimension.start, dimension.head, set_attribute(start_tag(self.data, dimension), "ref", new_ref))]
+        tag = set_attribute(start_tag(self.data, dimension), "ref", new_ref)
+        return [(dimension.start, dimension.head, tag)]
 
     # --- the legacyDrawing element (the notes' VML) ---
 
     def legacy_drawing(self) -> str | None:
         """Return the relationship id of the sheet's legacyDrawing element, if it has one."""
-        root = tree(self.data, self.part, 2)
-        element = root.child("legacyDrawing")
+        element = self.reading.legacy_drawing
         return None if element is None else element.namespaced("id") or ""
 
     def set_legacy_drawing(self, rid: str, namespace: str) -> None:
         """Point the legacyDrawing element at rid, adding it where CT_Worksheet wants it."""
-        root = tree(self.data, self.part, 2)
-        declared = next((name[6:] for name, value in root.attrs.items()
-                         if name.startswith("xmlns:") and value == namespace), None)
+        root = self.reading.root
+        if root is None or root.empty:
+            raise InputError(f"feuille {self.part} vide : classeur endommagé", DAMAGED)
+        declared = next((prefix for prefix, uri in root.declared.items() if prefix and uri == namespace),
+                        None)
         r = declared or "r"
-        existing = root.child("legacyDrawing")
+        existing = self.reading.legacy_drawing
         if existing is not None:  # one whose drawing is missing: it takes the new one
             tag = start_tag(self.data, existing)
-            for name in [n for n in existing.attrs if n.partition(":")[2] == "id" and not n.startswith("xmlns")]:
+            ids = [name for name in existing.attrs if name.partition(":")[2] == "id"]
+            for name in ids:
                 tag = drop_attribute(tag, name)
             tag = set_attribute(tag, f"{r}:id", rid)
             if not declared:
                 tag = set_attribute(tag, "xmlns:r", namespace)
-            self.data = apply(self.data, [(existing.start, existing.head, tag)])
+            self.edits.append((existing.start, existing.head, tag))
             return
         element = f'<{root.prefix}legacyDrawing {r}:id="{rid}"/>'.encode()
         if not declared:
             element = set_attribute(element, "xmlns:r", namespace)
-        following = (c.start for c in root.children if c.uri == root.uri and c.local in _AFTER_LEGACY_DRAWING)
-        position = next(following, root.close)
-        self.data = apply(self.data, [(position, position, element)])
+        following = self.reading.after_legacy_drawing
+        position = following.start if following is not None else root.close
+        self.edits.append((position, position, element))
 
 
 class _RowWalker:
@@ -397,12 +418,18 @@ class _RowWalker:
         return number
 
 
-def _read_top(node: Node, reading: _Reading) -> None:
+def _read_top(node: Node, reading: _Reading, main: bool) -> None:
     """Take what a child of the root says: where the data is, the used range, default sizes."""
-    if node.local == "sheetData" and reading.sheet_data is None:
+    if node.local in _AFTER_LEGACY_DRAWING and reading.after_legacy_drawing is None:
+        reading.after_legacy_drawing = node  # mc:AlternateContent included: it is not SpreadsheetML
+    elif not main:
+        return
+    elif node.local == "sheetData" and reading.sheet_data is None:
         reading.sheet_data = node
     elif node.local == "dimension" and reading.dimension is None:
         reading.dimension = node
+    elif node.local == "legacyDrawing" and reading.legacy_drawing is None:
+        reading.legacy_drawing = node
     elif node.local == "sheetFormatPr":
         layout = reading.layout
         layout.default_row = pixels(node.attrs.get("defaultRowHeight"), 4 / 3) or layout.default_row
@@ -441,7 +468,8 @@ class _CellMaker:
         return f'<{self.prefix}c r="{note.ref}" s="{self.styles.styled(base, note.severity)}"/>'.encode()
 
 
-def _new_row(prefix: str, number: int, notes: list[Note], new_cell: Callable[[Note, int | None], bytes]) -> bytes:
+def _new_row(prefix: str, number: int, notes: list[Note],
+             new_cell: Callable[[Note, int | None], bytes]) -> bytes:
     """Return a new row holding only the noted cells."""
     cells = b"".join(new_cell(note, None) for note in sorted(notes, key=lambda note: note.column))
     return f'<{prefix}row r="{number}">'.encode() + cells + f"</{prefix}row>".encode()

@@ -115,5 +115,6 @@ class Styles:
                                     ("cellXfs", len(self.formats), self.new_formats)):
             container = self._container(root, local)  # opened by _ensure: it has children
             tag = set_attribute(start_tag(self.data, container), "count", str(count + len(added)))
-            edits += [(container.start, container.head, tag), (container.close, container.close, b"".join(added))]
+            edits += [(container.start, container.head, tag),
+                      (container.close, container.close, b"".join(added))]
         self.package.put(self.part, apply(self.data, edits))

@@ -1,9 +1,9 @@
 """XML parts read by a real parser, and edited as bytes at the offsets it reports.
 
-Expat (without DTD, as defusedxml allows it) finds each element; the edits then splice the
-part's own bytes, so untouched markup stays byte-identical and nothing that only looks like
-markup (text, CDATA sections, comments, processing instructions) can move an edit. Only UTF-8
-parts are edited: the text inserted is UTF-8.
+Expat finds each element, namespaces checked and any DTD refused as defusedxml refuses it; the
+edits then splice the part's own bytes, so untouched markup stays byte-identical and nothing
+that only looks like markup (text, CDATA sections, comments, processing instructions) can move
+an edit. Only UTF-8 parts are edited: the text inserted is UTF-8.
 """
 
 from __future__ import annotations
@@ -25,19 +25,21 @@ _ATTRIBUTE = re.compile(rb"""\s+([^\s=/>]+)\s*=\s*("[^"]*"|'[^']*')""")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SMALL_NUMBER = re.compile(r"[0-9]{1,9}")
 _UTF8 = frozenset({"utf-8", "utf8"})
+_SEPARATOR = " "  # expat reports "uri local prefix": no name holds a space
 
 
 @dataclass(eq=False, slots=True)
 class Node:
-    """One element: its name as written, attributes, and where its tags are in the part's bytes."""
+    """One element: its name as written, namespace, attributes, and where its tags are in the bytes."""
 
-    name: str
-    attrs: dict[str, str]
+    name: str  # as written: prefix:local, or local
+    uri: str  # its namespace ('' when none)
+    attrs: dict[str, str]  # by name as written (r, s, r:id, xml:space); declarations apart
     start: int  # the start tag's "<"
     head: int  # just after the start tag
     depth: int  # the root is 1
     empty: bool  # written <x/>
-    namespaces: dict[str, str]  # prefixes in scope ("" for the default namespace)
+    declared: dict[str, str]  # namespaces declared on this element, by prefix ('' for the default)
     close: int = -1  # the end tag's "<" (head when empty)
     end: int = -1  # just after the element
     children: list[Node] = field(default_factory=list)
@@ -53,11 +55,6 @@ class Node:
         prefix, colon, _ = self.name.rpartition(":")
         return f"{prefix}:" if colon else ""
 
-    @property
-    def uri(self) -> str:
-        """The element's namespace."""
-        return self.namespaces.get(self.prefix[:-1], "")
-
     def child(self, local: str) -> Node | None:
         """Return the first kept child of this namespace with this local name."""
         return next(iter(self.all(local)), None)
@@ -67,17 +64,20 @@ class Node:
         return [c for c in self.children if c.local == local and c.uri == self.uri]
 
     def namespaced(self, local: str) -> str | None:
-        """Return the value of a prefixed attribute by local name (r:id…), not a declaration."""
+        """Return the value of a prefixed attribute by local name (r:id…)."""
         for name, value in self.attrs.items():
-            prefix, colon, rest = name.partition(":")
-            if colon and rest == local and prefix != "xmlns":
+            if name.partition(":")[2] == local:
                 return value
         return None
 
 
-def _parser(part: str) -> expat.XMLParserType:
-    """Return an expat parser that reads UTF-8 only and refuses any DTD (no entity can expand)."""
-    parser = expat.ParserCreate("utf-8")
+def _parser(part: str, namespaces: bool = True) -> expat.XMLParserType:
+    """Return an expat parser that reads UTF-8 only and refuses any DTD (no entity can expand).
+
+    With namespaces, a prefix never declared makes the part malformed, as it does for Excel.
+    """
+    parser = (expat.ParserCreate("utf-8", _SEPARATOR) if namespaces else expat.ParserCreate("utf-8"))
+    parser.namespace_prefixes = namespaces
 
     def refuse_dtd(*_: object) -> None:
         raise InputError(f"partie « {part} » avec une déclaration DTD : refusée", DAMAGED)
@@ -94,28 +94,54 @@ def _parser(part: str) -> expat.XMLParserType:
     return parser
 
 
-def scan(data: bytes, part: str) -> Iterator[tuple[bool, Node]]:
+def _written(expanded: str) -> tuple[str, str]:
+    """Return (name as written, namespace) of a name expat reports as "uri local prefix"."""
+    pieces = expanded.split(_SEPARATOR)
+    if len(pieces) == 3:
+        return f"{pieces[2]}:{pieces[1]}", pieces[0]
+    if len(pieces) == 2:
+        return pieces[1], pieces[0]
+    return expanded, ""
+
+
+def scan(data: bytes, part: str, depth: int = 1 << 30) -> Iterator[tuple[bool, Node]]:
     """Yield (True, element) at each start tag and (False, element) after its end, in document order.
 
-    The part is fed in chunks so that a tall sheet is never held as a tree.
+    Elements below depth (the root is 1) are parsed but not reported. The part is fed in
+    chunks so that a tall sheet is never held as a tree.
     """
     parser = _parser(part)
     events: list[tuple[bool, Node]] = []
     stack: list[Node] = []
+    declared: dict[str, str] = {}  # declarations of the element about to start
+    deeper = 0  # open elements below depth: counted only
 
-    def started(name: str, attrs: dict[str, str]) -> None:
+    def declare(prefix: str | None, uri: str | None) -> None:
+        declared[prefix or ""] = uri or ""
+
+    def started(expanded: str, attrs: dict[str, str]) -> None:
+        nonlocal deeper
+        if len(stack) >= depth:
+            deeper += 1
+            declared.clear()
+            return
         at = parser.CurrentByteIndex
         tag = _START_TAG.match(data, at)
         if tag is None:  # expat accepted it: only a parser disagreement could get here
             raise InputError(f"partie « {part} » : balise illisible à l'octet {at}", DAMAGED)
-        scope = stack[-1].namespaces if stack else {"xml": "http://www.w3.org/XML/1998/namespace"}
-        declared = {key[6:]: value for key, value in attrs.items() if key == "xmlns" or key.startswith("xmlns:")}
-        namespaces = {**scope, **declared} if declared else scope
-        node = Node(name, attrs, at, tag.end(), len(stack) + 1, bool(tag.group(1)), namespaces)
+        if _SEPARATOR in "".join(attrs):  # a prefixed attribute (rare): named back as written
+            attrs = {_written(key)[0]: value for key, value in attrs.items()}
+        name, uri = _written(expanded)
+        node = Node(name, uri, attrs, at, tag.end(), len(stack) + 1, bool(tag.group(1)), dict(declared))
+        declared.clear()
         stack.append(node)
         events.append((True, node))
 
     def ended(_name: str) -> None:
+        nonlocal deeper
+        if deeper:
+            deeper -= 1
+            return
         node = stack.pop()
         if node.empty:
             node.close = node.end = node.head
@@ -124,6 +150,7 @@ def scan(data: bytes, part: str) -> Iterator[tuple[bool, Node]]:
             node.end = data.index(b">", node.close) + 1
         events.append((False, node))
 
+    parser.StartNamespaceDeclHandler = declare
     parser.StartElementHandler = started
     parser.EndElementHandler = ended
     try:
@@ -138,8 +165,8 @@ def scan(data: bytes, part: str) -> Iterator[tuple[bool, Node]]:
 def tree(data: bytes, part: str, depth: int) -> Node:
     """Return the root element, its descendants kept down to depth (the root is 1)."""
     kept: list[Node] = []
-    for opening, node in scan(data, part):
-        if opening and node.depth <= depth:
+    for opening, node in scan(data, part, depth):
+        if opening:
             del kept[node.depth - 1:]
             if kept:
                 kept[-1].children.append(node)
@@ -149,14 +176,42 @@ def tree(data: bytes, part: str, depth: int) -> Node:
 
 def text_of(data: bytes, node: Node, part: str) -> str:
     """Return the text inside an element, entities and CDATA sections decoded."""
-    parser = _parser(part)
-    pieces: list[str] = []
-    parser.CharacterDataHandler = pieces.append
+    return "".join(_texts(data, node, part, 1)[0][1])
+
+
+def child_texts(data: bytes, parent: Node, local: str, part: str) -> list[str]:
+    """Return the text of each child of parent with this local name, in one parse."""
+    return ["".join(pieces) for name, pieces in _texts(data, parent, part, 2)
+            if name.rpartition(":")[2] == local]
+
+
+def _texts(data: bytes, node: Node, part: str, depth: int) -> list[tuple[str, list[str]]]:
+    """Return (name, text pieces) of the elements at depth inside node (node is 1), in order."""
+    parser = _parser(part, namespaces=False)  # a fragment: its prefixes are declared above it
+    found: list[tuple[str, list[str]]] = []
+    level = 0
+
+    def started(name: str, _attrs: dict[str, str]) -> None:
+        nonlocal level
+        level += 1
+        if level == depth:
+            found.append((name, []))
+
+    def ended(_name: str) -> None:
+        nonlocal level
+        level -= 1
+
+    def text(piece: str) -> None:
+        if level >= depth:
+            found[-1][1].append(piece)
+
+    parser.StartElementHandler, parser.EndElementHandler = started, ended
+    parser.CharacterDataHandler = text
     try:
         parser.Parse(data[node.start:node.end], True)
     except expat.ExpatError as error:
         raise InputError(f"partie « {part} » illisible (XML mal formé : {error})", DAMAGED) from error
-    return "".join(pieces)
+    return found
 
 
 # --- edits ---------------------------------------------------------------------------------------
@@ -196,7 +251,7 @@ def append_child(data: bytes, parent: Node, child: str) -> Edit:
 
 def _attribute_values(tag: bytes) -> dict[str, tuple[int, int]]:
     """Map each attribute of a start tag to the span of its quoted value, read in order."""
-    return {attribute.group(1).decode("utf-8", "replace"): attribute.span(2) for attribute in _attributes(tag)}
+    return {found.group(1).decode("utf-8", "replace"): found.span(2) for found in _attributes(tag)}
 
 
 def set_attribute(tag: bytes, name: str, value: str) -> bytes:
@@ -245,7 +300,7 @@ def small_int(text: str | None) -> int | None:
     return int(text) if text is not None and _SMALL_NUMBER.fullmatch(text) else None
 
 
-def shown(text: str, limit: int = 20) -> str:
+def shown(text: str, limit: int | None = 20) -> str:
     """Return a value from the file fit for a message: shortened, invisible characters escaped."""
-    cut = text[:limit] + ("…" if len(text) > limit else "")
+    cut = text if limit is None or len(text) <= limit else text[:limit] + "…"
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in cut)

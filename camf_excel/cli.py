@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from camf_excel import __version__, consolidation
-from camf_excel.annotate import annotate_workbook
+from camf_excel.annotate import ANNOTATED_KINDS, annotate_files
 from camf_excel.batch import CheckRun, check_files, issues_frame
 from camf_excel.errors import CamfError, PlanError
 from camf_excel.figures import Figures
@@ -223,18 +223,15 @@ def validate(paths: tuple[Path, ...], periode: int | None, report: Path | None,
 
 
 def _annotate(run: CheckRun, folder: Path, force: bool) -> None:
-    for result in run.results:
-        cells = [issue for issue in result.issues if issue.cell]
-        if not cells or result.kind not in ("xlsx", "xlsm"):
-            continue
-        target = folder / f"{Path(result.file).stem}-annote{Path(result.file).suffix}"
-        try:
-            annotate_workbook(Path(result.file), target, cells, force)
-        except CamfError as error:
-            say(f"  copie annotée non écrite pour {display_value(result.file)} : {error}",
-                        fg="yellow", err=True)
-            continue
-        say(f"Copie annotée : {target}")
+    """Write the annotated copies, each in a capped worker; never onto an input, never two on one name."""
+    jobs = [(Path(result.file), [issue for issue in result.issues if issue.cell]) for result in run.results
+            if result.kind in ANNOTATED_KINDS and any(issue.cell for issue in result.issues)]
+    inputs = [Path(result.file) for result in run.results]
+    for outcome in annotate_files(jobs, folder, inputs, force):
+        if outcome.target is None:
+            say(f"  copie annotée non écrite pour {outcome.source} : {outcome.reason}", fg="yellow", err=True)
+        else:
+            say(f"Copie annotée : {outcome.target}")
 
 
 @main.command()

@@ -22,7 +22,7 @@ from camf_excel.annotate import AUTHOR, annotate_workbook
 from camf_excel.errors import InputError, OutputExistsError
 from camf_excel.generate import generate_workbook
 from camf_excel.issues import make_issue
-from camf_excel.model import ERROR, WARNING, Issue
+from camf_excel.model import ERROR, WARNING, Issue, Severity
 from camf_excel.writer import PLAN_SHEET
 
 IDENT = "Identification"
@@ -31,8 +31,8 @@ MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
-def _issue(severity: str, sheet: str, cell: str, message: str) -> Issue:
-    return Issue(severity, "TEST", "suivi.xlsx", sheet, cell, message=message)  # type: ignore[arg-type]
+def _issue(severity: Severity, sheet: str, cell: str, message: str) -> Issue:
+    return Issue(severity, "TEST", "suivi.xlsx", sheet, cell, message=message)
 
 
 ISSUES = [
@@ -228,6 +228,15 @@ def test_annotate__annotated_again__notes_appended_to_the_existing_comments(anno
     assert vml.count(b'ObjectType="Note"') == 6  # 5 from the first pass, C6 from this one
 
 
+def test_annotate__annotated_again_with_the_same_issues__no_line_repeated(annotated: Path,
+                                                                        tmp_path: Path) -> None:
+    again = annotate_workbook(annotated, tmp_path / "encore.xlsx", ISSUES)  # last week's copy, validated
+    before, after = openpyxl.load_workbook(annotated), openpyxl.load_workbook(again)
+    for sheet, ref in NOTED:
+        assert after[sheet][ref].comment.text == before[sheet][ref].comment.text
+        assert after[sheet][ref].fill.fgColor.rgb == before[sheet][ref].fill.fgColor.rgb
+
+
 def test_annotate__comment_written_by_openpyxl__kept_and_completed(pfm_workbook: Path,
                                                                    tmp_path: Path) -> None:
     book = openpyxl.load_workbook(pfm_workbook)
@@ -254,8 +263,11 @@ def test_annotate__message_with_markup_and_control_character__valid_copy(pfm_wor
     assert comment.text == 'Erreur : valeur « <b>&nbsp;" » sonnerie\nfin'
 
 
-def _minimal_package(path: Path, sheet_data: str) -> Path:
-    """Write a bare package: prefixed namespace, no styles part, a sheet named with &apos;."""
+def _minimal_package(path: Path, sheet_data: str, after: str = "") -> Path:
+    """Write a bare package: prefixed namespace, no styles part, a sheet named with &apos;.
+
+    `after` is written after the sheet's data.
+    """
     main, package = MAIN[1:-1], "http://schemas.openxmlformats.org/package/2006"
     parts = {
         "[Content_Types].xml": f'<Types xmlns="{package}/content-types"><Default Extension="rels" '
@@ -271,7 +283,7 @@ def _minimal_package(path: Path, sheet_data: str) -> Path:
         "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{package}/relationships"><Relationship '
         f'Id="rId1" Type="{_R}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
         "xl/worksheets/sheet1.xml": f'<x:worksheet xmlns:x="{main}"><x:sheetData>{sheet_data}</x:sheetData>'
-        "</x:worksheet>",
+        f"{after}</x:worksheet>",
     }
     with zipfile.ZipFile(path, "w") as archive:
         for name, text in parts.items():
@@ -297,6 +309,18 @@ def test_annotate__prefixed_sparse_sheet_without_styles__annotated(tmp_path: Pat
         assert sheet[ref].comment.text == f"{'Erreur' if severity == ERROR else 'Avertissement'} : note {ref}"
         assert sheet[ref].fill.fgColor.rgb == (RED if severity == ERROR else YELLOW)
     assert sheet["C2"].comment is None
+
+
+def test_annotate__controls_in_alternate_content__legacy_drawing_placed_before(tmp_path: Path) -> None:
+    # Excel 2010 and later wrap <controls> in mc:AlternateContent, which must follow legacyDrawing.
+    wrapped = ('<mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006">'
+               "<mc:Fallback/></mc:AlternateContent>")
+    source = _minimal_package(tmp_path / "minimal.xlsx", SPARSE_ROWS, wrapped)
+    copy = annotate_workbook(source, tmp_path / "copie.xlsx", [_issue(ERROR, PLAN_SHEET, "B2", "note")])
+    sheet = _parts(copy)["xl/worksheets/sheet1.xml"]
+    tags = (b"</x:sheetData>", b"<x:legacyDrawing ", b"<mc:AlternateContent")
+    positions = [sheet.index(tag) for tag in tags]
+    assert positions == sorted(positions)
 
 
 @settings(max_examples=40, deadline=None)

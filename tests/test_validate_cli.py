@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import io
 import json
 from pathlib import Path
@@ -95,3 +96,21 @@ def test_validate_cli__missing_path__named_not_traceback(tmp_path: Path) -> None
     code, output = run("validate", str(tmp_path / "absent.xlsx"), str(CLEAN))
     assert code == 0
     assert "absent.xlsx" in output and "introuvable" in output
+
+
+def test_validate_cli__annotated_into_the_input_folder__inputs_never_touched(tmp_path: Path) -> None:
+    received = tmp_path / "recus"
+    (received / "a").mkdir(parents=True)
+    (received / "b").mkdir()
+    shutil.copy(MISTAKES, received / "a" / "suivi.xlsx")
+    shutil.copy(MISTAKES, received / "b" / "suivi.xlsx")
+    shutil.copy(MISTAKES, received / "suivi.xlsx")
+    shutil.copy(MISTAKES, received / "suivi-annote.xlsx")  # last week's copy, sent back corrected
+    before = {p: p.read_bytes() for p in received.rglob("*.xlsx")}
+    code, output = run("validate", str(received), "--annoter", str(received), "--force")
+    assert code == 1 and "Traceback" not in output
+    assert all(p.read_bytes() == data for p, data in before.items())
+    copies = sorted(p.relative_to(received).as_posix() for p in received.rglob("*-annote*.xlsx")
+                    if p not in before)
+    assert copies == ["a/suivi-annote.xlsx", "b/suivi-annote.xlsx", "suivi-annote-annote.xlsx"]
+    assert "jamais modifié" in output  # suivi.xlsx's copy would have replaced an input: refused
