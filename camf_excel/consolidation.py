@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -497,30 +496,16 @@ def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.
 
 
 def _source_row(source: _Source) -> dict[str, object]:
-    result, path = source.result, Path(source.result.file)
+    result = source.result
     consolidated = source.rows if source.status == CONSOLIDATED else 0
     return {"source_file": path_text(result.file), "statut": source.status,
             "motif": path_text(source.reason),
-            "format": result.kind or None, "octets": _size(path), "sha256": _checksum(path),
+            "format": result.kind or None, "octets": result.size, "sha256": result.sha256 or None,
             "template_id": result.template_id or None, "template_version": result.template_version or None,
             "organisation": source.identity.get("organisation"), "code_geo": source.identity.get("code_geo"),
             "periode": source.periode, "date_maj_fichier": result.identification.get("date_maj_fichier"),
             "lignes_lues": source.rows_read, "lignes_consolidees": consolidated,
             "lignes_rejetees": source.rows_read - consolidated}
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None
-
-
-def _checksum(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completeness: pd.DataFrame,

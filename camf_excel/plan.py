@@ -12,15 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from python_calamine import CalamineError, CalamineWorkbook
+from python_calamine import CalamineError
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from camf_excel.errors import InputError, PlanError
-from camf_excel.files import check_zip_workbook, read_csv_rows, sniff_format
+from camf_excel.files import load_input, read_csv_rows
 from camf_excel.issues import make_issue
 from camf_excel.model import CELL_TEXT_LIMIT, ERROR, Issue, Template
 from camf_excel.normalise import clean_text, fold
-from camf_excel.reader import HEADER_SCAN_ROWS, MIN_HEADER_MATCHES, find_header, header_score
+from camf_excel.reader import (
+    HEADER_SCAN_ROWS,
+    MIN_HEADER_MATCHES,
+    find_header,
+    guard_workbook,
+    header_score,
+    open_workbook,
+)
 from camf_excel.rules import Context, run_rules
 from camf_excel.validation import read_cell
 from camf_excel.workers import Failure, run_isolated
@@ -160,12 +167,13 @@ class _PlanReader:
 
 
 def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
-    """Return the plan's rows: a workbook by calamine, anything else as CSV text."""
+    """Return the plan's rows: a workbook by calamine (from the bytes sniffed), else CSV text."""
     if not path.is_file():
         raise PlanError(str(path), ["fichier introuvable"])
-    sniffed = sniff_format(path)
+    loaded = load_input(path)
+    sniffed = loaded.sniffed
     if sniffed.kind in SPREADSHEET_KINDS:
-        return _read_spreadsheet(path)
+        return _read_spreadsheet(path, sniffed.kind, loaded.data)
     if sniffed.text:
         try:
             rows: list[list[object]] = [list(row) for row in read_csv_rows(path)]
@@ -175,18 +183,17 @@ def _read_rows(path: Path) -> tuple[list[list[object]], str | None]:
     raise PlanError(str(path), [sniffed.message or sniffed.kind])
 
 
-def _read_spreadsheet(path: Path) -> tuple[list[list[object]], str]:
+def _read_spreadsheet(path: Path, kind: str, data: bytes) -> tuple[list[list[object]], str]:
     try:
-        check_zip_workbook(path)
+        guard_workbook(path, kind, data)
     except InputError as error:
         raise PlanError(str(path), [f"classeur refusé : {error}"]) from error
     try:
-        book = CalamineWorkbook.from_path(str(path))
+        book = open_workbook(data)
         names = book.sheet_names
         chosen = next((n for n in names if fold(n) in PLAN_SHEET_NAMES), names[0])
-        sheet = book.get_sheet_by_name(chosen)
-        rows = sheet.to_python(skip_empty_area=False)
+        rows = book.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
     except (CalamineError, ValueError, IndexError, OSError) as error:
-        raise PlanError(str(path), [f"classeur illisible ou endommagé ({error}) : ouvrez-le et "
+        raise PlanError(str(path), [f"classeur illisible ou endommagé ({str(error)[:160]}) : ouvrez-le et "
                                     "enregistrez-le de nouveau en .xlsx"]) from error
     return [list(r) for r in rows], chosen

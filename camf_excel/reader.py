@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,15 @@ from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 from xlsxwriter.utility import xl_range, xl_rowcol_to_cell
 
 from camf_excel.errors import InputError
-from camf_excel.files import PackageFacts, check_sheet, check_zip_workbook, sniff_format, xml_attributes
+from camf_excel.files import (
+    MESSAGES,
+    OLE2_MAGIC,
+    PackageFacts,
+    check_legacy_workbook,
+    check_zip_workbook,
+    load_input,
+    xml_attributes,
+)
 from camf_excel.issues import make_issue
 from camf_excel.model import Issue, Template
 from camf_excel.normalise import clean_text, fold
@@ -49,7 +58,14 @@ _NO_KEYS: frozenset[str] = frozenset()
 
 
 class RefusedFileError(InputError):
-    """The file cannot be read at all; `code` is the catalogued issue."""
+    """The file cannot be read at all; `code` is the catalogued issue.
+
+    `sha256` and `size` describe the bytes that were read ('' and 0 when none could be).
+    """
+
+    def __init__(self, message: str, code: str, sha256: str = "", size: int = 0) -> None:
+        super().__init__(message, code)
+        self.sha256, self.size = sha256, size
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,9 @@ class RawWorkbook:
     rows_outside: list[PlanRow] = field(default_factory=list)
     merged: list[Merge] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    # The bytes read, once, for everything above: their SHA-256 (hex) and their size.
+    sha256: str = ""
+    size: int = 0
 
     def issue(self, code: str, **details: Any) -> None:
         """Record a catalogued issue of this file."""
@@ -165,36 +184,66 @@ def header_score(mapping: Mapping[int, str], template: Template) -> int:
 # --- the workbook -----------------------------------------------------------------------------
 
 def read_raw(path: Path, template: Template | None = None) -> RawWorkbook:
-    """Read one workbook's Identification and Plan d'action; raise RefusedFileError if it cannot be read."""
+    """Read one workbook's Identification and Plan d'action; raise RefusedFileError if it cannot be read.
+
+    The file is read once: its format is sniffed, its package guarded and its cells parsed
+    from those same bytes, whose SHA-256 and size the result carries.
+    """
     path = Path(path)
-    sniffed = sniff_format(path)
+    loaded = load_input(path)
+    data, sniffed, digest = loaded.data, loaded.sniffed, loaded.sha256
     if sniffed.kind not in READ_KINDS:
         code = REFUSAL_CODES.get(sniffed.kind, "PAS_UN_CLASSEUR")
-        raise RefusedFileError(sniffed.message or sniffed.kind, code)
+        raise RefusedFileError(sniffed.message or sniffed.kind, code, digest, len(data))
     try:
-        facts = PackageFacts(path) if sniffed.kind == "xls" else check_zip_workbook(path, _first_read)
-        book = CalamineWorkbook.from_path(str(path))
-        return _read_book(path, sniffed.kind, book, facts, template, sniffed.message)
+        facts = guard_workbook(path, sniffed.kind, data)
+        raw = _read_book(path, sniffed.kind, data, open_workbook(data), facts, template, sniffed.message)
     except InputError as error:
-        raise RefusedFileError(str(error), error.code or "FICHIER_ENDOMMAGE") from error
+        raise RefusedFileError(str(error), error.code or "FICHIER_ENDOMMAGE", digest, len(data)) from error
     except (CalamineError, ValueError, IndexError, KeyError, OSError, UnicodeError) as error:
-        detail = f"{error.__class__.__name__} : {str(error)[:160]}"
-        raise RefusedFileError(detail, "FICHIER_ILLISIBLE") from error
+        raise RefusedFileError(_unreadable(error), "FICHIER_ILLISIBLE", digest, len(data)) from error
+    raw.sha256, raw.size = digest, len(data)
+    return raw
 
 
-def _first_read(name: str) -> bool:
-    """Tell whether a sheet is one the reader reads first (others are checked only if read)."""
-    return fold(name) in _FIRST_READ
+def guard_workbook(path: Path, kind: str, data: bytes) -> PackageFacts:
+    """Check a workbook's bytes before calamine reads them; raise InputError when it must not."""
+    if kind == "xls":
+        if not data.startswith(OLE2_MAGIC):  # Excel 2.1-4.0: calamine reads no bare BIFF stream
+            raise InputError(f"{MESSAGES['xls']} (Excel 2.1 à 4.0, que l'outil ne lit pas)",
+                             "FICHIER_ILLISIBLE")
+        check_legacy_workbook(data)
+        return PackageFacts(Path(path), kind="xls")
+    facts = check_zip_workbook(path, data)
+    if (facts.kind == "ods") != (kind == "ods") or (facts.kind == "xlsb") != (kind == "xlsb"):
+        # calamine would read the bytes as another format than the one they announce.
+        raise InputError(f"contenu incohérent (annoncé {kind}, lisible comme {facts.kind}) : classeur "
+                         "endommagé ou contrefait, refusé", "FICHIER_DANGEREUX")
+    return facts
 
 
-_FIRST_READ = frozenset(fold(name) for name in (IDENT_SHEET, PLAN_SHEET))
+def open_workbook(data: bytes) -> CalamineWorkbook:
+    """Open a workbook's bytes with calamine, which then tells the format from them, not from a name.
+
+    Call it on bytes a guard (`guard_workbook`) has checked: calamine aborts on some others.
+    """
+    return CalamineWorkbook.from_filelike(io.BytesIO(data))
 
 
-def _read_book(path: Path, kind: str, book: CalamineWorkbook, facts: PackageFacts,
+def _unreadable(error: Exception) -> str:
+    """Say why calamine could not read a file that passed the guards."""
+    detail = str(error)
+    if detail == "Cannot detect file format":  # every reader failed: calamine keeps no reason
+        return ("aucun lecteur ne reconnaît ce classeur, endommagé ou d'un format non pris en charge : "
+                "ouvrez-le dans Excel ou LibreOffice et enregistrez-le au format .xlsx")
+    return f"{error.__class__.__name__} : {detail[:160]}"
+
+
+def _read_book(path: Path, kind: str, data: bytes, book: CalamineWorkbook, facts: PackageFacts,
                template: Template | None, format_note: str | None) -> RawWorkbook:
     names = tuple(book.sheet_names)
-    cells = _SheetCells(path, kind, book, facts)
-    template_id, version = _template_identity(path, kind, facts, cells, names)
+    cells = _SheetCells(data, book, facts)
+    template_id, version = _template_identity(facts, cells, names)
     raw = RawWorkbook(str(path), kind, _known_templates()[DEFAULT_TEMPLATE], template_id, version, names)
     if format_note:
         raw.issue("FORMAT_NON_STANDARD", detail=format_note)
@@ -205,11 +254,10 @@ def _read_book(path: Path, kind: str, book: CalamineWorkbook, facts: PackageFact
     return raw
 
 
-def _template_identity(path: Path, kind: str, facts: PackageFacts, cells: _SheetCells,
-                       names: tuple[str, ...]) -> tuple[str, str]:
+def _template_identity(facts: PackageFacts, cells: _SheetCells, names: tuple[str, ...]) -> tuple[str, str]:
     """Return the template id and version the workbook declares: properties, else Lisez-moi."""
-    if kind == "ods":
-        properties = _ods_properties(path)
+    if facts.kind == "ods":
+        properties = _decoded_pairs(_ODS_PROPERTY, facts.parts.get("meta.xml", b""))
     else:
         properties = _ooxml_properties(facts.parts.get("docprops/custom.xml", b""))
     found = properties.get("camf_template_id", ""), properties.get("camf_template_version", "")
@@ -232,14 +280,6 @@ def _decoded_pairs(pattern: re.Pattern[bytes], xml: bytes) -> dict[str, str]:
 
 def _ooxml_properties(xml: bytes) -> dict[str, str]:
     return _decoded_pairs(_CUSTOM_PROPERTY, xml)
-
-
-def _ods_properties(path: Path) -> dict[str, str]:
-    with zipfile.ZipFile(path) as archive:
-        if "meta.xml" not in archive.namelist():
-            return {}
-        with archive.open("meta.xml") as stream:
-            return _decoded_pairs(_ODS_PROPERTY, stream.read(1024 * 1024))
 
 
 def _choose_template(raw: RawWorkbook) -> Template:
@@ -287,15 +327,13 @@ class CellFacts:
 class _SheetCells:
     """Rows of a sheet from A1, plus what the package says of its cells (`CellFacts`)."""
 
-    def __init__(self, path: Path, kind: str, book: CalamineWorkbook, facts: PackageFacts) -> None:
-        self.path, self.kind, self.book, self.facts = path, kind, book, facts
+    def __init__(self, data: bytes, book: CalamineWorkbook, facts: PackageFacts) -> None:
+        self.data, self.kind, self.book, self.facts = data, facts.kind, book, facts
         self._sheets: dict[str, CalamineSheet] = {}
         self._ods: _OdsContent | None = None
 
     def sheet(self, name: str) -> CalamineSheet:
         if name not in self._sheets:
-            if self.kind != "ods":
-                check_sheet(self.facts, name)  # a sheet not checked up front, before calamine reads it
             self._sheets[name] = self.book.get_sheet_by_name(name)
         return self._sheets[name]
 
@@ -310,16 +348,12 @@ class _SheetCells:
         """
         if self.kind == "ods":
             found = self._ods_content().sheets.get(name) or CellFacts()
-            if columns is None:
-                return found
-            return CellFacts(found.errors, found.merged, {p for p in found.percent if p[1] in columns},
-                             {p for p in found.uncached if p[1] in columns})
-        check_sheet(self.facts, name)  # no-op when done: the facts are noted while the sheet is checked
-        part = self.facts.sheet_parts.get(name, "")
-        return CellFacts(
-            errors={_cell_position(ref): text for ref, text in self.facts.error_cells.get(part, {}).items()},
-            percent=_positions(self.facts.percent_cells.get(part, ()), columns),
-            uncached=_positions(self.facts.uncached_cells.get(part, ()), columns))
+            return CellFacts(found.errors, found.merged, _in(found.percent, columns),
+                             _in(found.uncached, columns))
+        part = self.facts.sheet_parts.get(name, "")  # the guard noted them while bounding the sheet
+        return CellFacts(dict(self.facts.error_cells.get(part, {})), [],
+                         _in(self.facts.percent_cells.get(part, set()), columns),
+                         _in(self.facts.uncached_cells.get(part, set()), columns))
 
     def merged(self, name: str) -> list[Merge]:
         if self.kind == "ods":
@@ -338,28 +372,13 @@ class _SheetCells:
 
     def _ods_content(self) -> _OdsContent:
         if self._ods is None:
-            self._ods = _ods_content(self.path)
+            self._ods = _ods_content(self.data)
         return self._ods
 
 
-def _positions(refs: Iterable[tuple[bytes, bytes]], columns: Set[int] | None) -> set[Position]:
-    """Return the 0-based positions of (letters, digits) references, in `columns` when given."""
-    if columns is None:
-        return {(int(row) - 1, _column_index(letters)) for letters, row in refs}
-    return {(int(row) - 1, col) for letters, row in refs if (col := _column_index(letters)) in columns}
-
-
-def _cell_position(ref: str) -> Position:
-    letters = ref.rstrip("0123456789")
-    return int(ref[len(letters):]) - 1, _column_index(letters.encode())
-
-
-@functools.lru_cache(maxsize=1024)
-def _column_index(letters: bytes) -> int:
-    col = 0
-    for letter in letters:
-        col = col * 26 + letter - 64
-    return col - 1
+def _in(positions: Set[Position], columns: Set[int] | None) -> set[Position]:
+    """Return the positions in `columns` (all of them when None)."""
+    return set(positions) if columns is None else {p for p in positions if p[1] in columns}
 
 
 # --- the dashboard's reach (defined names) ----------------------------------------------------
@@ -426,9 +445,9 @@ class _OdsContent:
     names: dict[str, str] = field(default_factory=dict)
 
 
-def _ods_content(path: Path) -> _OdsContent:
+def _ods_content(data: bytes) -> _OdsContent:
     """Read content.xml once: named ranges always, cells only when the file has any worth noting."""
-    with zipfile.ZipFile(path) as archive, archive.open("content.xml") as stream:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("content.xml") as stream:
         xml = stream.read()
     content = _OdsContent(names=_ods_named_ranges(xml))
     if any(marker in xml for marker in _WALK_NEEDED):

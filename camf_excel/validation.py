@@ -60,6 +60,8 @@ class WorkbookResult:
     identification_where: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: Figures | None = None
     rows_outside: int = 0  # rows typed below the table: reported, counted by no one
+    sha256: str = ""  # of the bytes that were read (Sources describes those, not the file later)
+    size: int | None = None
 
     @property
     def readable(self) -> bool:
@@ -86,7 +88,8 @@ def check_workbook(path: str | Path, periode: int | None = None, today: dt.date 
     try:
         raw = read_raw(Path(path), template)
     except RefusedFileError as error:
-        return WorkbookResult(str(path), issues=[make_issue(error.code, str(path), detail=str(error))])
+        return WorkbookResult(str(path), issues=[make_issue(error.code, str(path), detail=str(error))],
+                              sha256=error.sha256, size=error.size if error.sha256 else None)
     return _Checker(raw, periode, today or dt.date.today()).run()
 
 
@@ -210,7 +213,7 @@ class _Checker:
         return WorkbookResult(self.raw.file, self.raw.kind, self.raw.template_id,
                               self.raw.template_version, identification, actions, self._sorted_issues(),
                               self.raw.blank_rows, where, compute_figures(actions, periode, self.template),
-                              len(self.raw.rows_outside))
+                              len(self.raw.rows_outside), self.raw.sha256, self.raw.size)
 
     def _sorted_issues(self) -> list[Issue]:
         cells: list[Issue] = []

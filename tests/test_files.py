@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import threading
 import zipfile
 from pathlib import Path
 
+import hostile
 import pytest
 import xlsxwriter
 
-from camf_excel.files import Skipped, sniff_format, walk_inputs
+from camf_excel.errors import InputError
+from camf_excel.files import MAX_CSV_FIELD_CHARS, Skipped, read_csv_rows, sniff_format, walk_inputs
 
 REALWORLD = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "realworld"
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -128,6 +131,28 @@ def test_walk_inputs__stray_pdf__notice(tmp_path: Path) -> None:
     assert not notice.silent
 
 
+def test_walk_inputs__workbooks_without_workbook_extension__kept_by_content(tmp_path: Path) -> None:
+    make_xlsx(tmp_path / "plan")
+    (tmp_path / "copie.bak").write_bytes(hostile.ods())
+    (tmp_path / "notes.txt").write_text("No;Action\n", encoding="utf-8")
+    (tmp_path / "protege").write_bytes(hostile.encrypted_ooxml())
+    (tmp_path / "rapport.docx").write_bytes(hostile.encrypted_ooxml())  # an encrypted .docx looks the same
+    kept, skipped = walk_inputs([tmp_path])
+    assert [path.name for path in kept] == ["copie.bak", "plan", "protege"]
+    assert {entry.path.name for entry in skipped} == {"notes.txt", "rapport.docx"}
+    assert reasons(skipped)["notes.txt"].reason.startswith("pas un classeur : notes.txt")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="noms de fichiers en octets : POSIX")
+def test_walk_inputs__name_not_utf8__walked_and_sniffed(tmp_path: Path) -> None:
+    path = hostile.write(tmp_path, hostile.NON_UTF8_NAME, hostile.xlsx())
+    no_extension = hostile.write(tmp_path, b"Th\xe8cle", hostile.xlsx())
+    kept, skipped = walk_inputs([tmp_path])
+    assert sorted(kept) == sorted([path, no_extension])
+    assert skipped == []
+    assert sniff_format(no_extension).kind == "xlsx"
+
+
 def test_walk_inputs__explicit_file_other_extension__kept(tmp_path: Path) -> None:
     renamed = make_xlsx(tmp_path / "plan.zip")
     kept, skipped = walk_inputs([renamed])
@@ -216,14 +241,20 @@ def test_sniff_format__text_named_xlsx__not_spreadsheet(tmp_path: Path) -> None:
     assert sniff_format(tmp_path / "plan.xlsx").kind == "not_spreadsheet"
 
 
-@pytest.mark.parametrize(("stream", "kind", "hint"), [
-    ("EncryptedPackage", "encrypted", "mot de passe"),
-    ("Workbook", "xls", ".xlsx"),
-])
-def test_sniff_format__ole2_container__encrypted_or_xls(tmp_path: Path, stream: str, kind: str,
-                                                       hint: str) -> None:
+@pytest.mark.parametrize(("data", "kind", "hint"), [
+    (hostile.encrypted_ooxml(), "encrypted", "mot de passe"),
+    (hostile.encrypted_xls("xor"), "encrypted", "mot de passe"),
+    (hostile.encrypted_xls("rc4"), "encrypted", "mot de passe"),
+    (hostile.encrypted_xls("cryptoapi"), "encrypted", "mot de passe"),
+    (hostile.encrypted_xls("biff5_xor"), "encrypted", "mot de passe"),
+    (hostile.legacy_xls(), "xls", ".xlsx"),
+    (hostile.cfb({"WordDocument": b"\xec\xa5"}), "not_spreadsheet", "Word"),
+    (OLE2_MAGIC + bytes(504) + "EncryptedPackage".encode("utf-16-le"), "damaged", "OLE2"),
+], ids=["ooxml", "xls-xor", "xls-rc4", "xls-cryptoapi", "xls-biff5-xor", "xls", "doc", "broken"])
+def test_sniff_format__ole2_container__encrypted_xls_or_other(tmp_path: Path, data: bytes, kind: str,
+                                                              hint: str) -> None:
     path = tmp_path / "ancien.xlsx"
-    path.write_bytes(OLE2_MAGIC + bytes(504) + stream.encode("utf-16-le") + bytes(512))
+    path.write_bytes(data)
     result = sniff_format(path)
     assert result.kind == kind
     assert result.message and hint in result.message
@@ -286,3 +317,40 @@ def test_sniff_format__text_and_pdf__only_text_offered_as_csv(tmp_path: Path) ->
     assert sniff_format(tmp_path / "plan.csv").text
     assert not sniff_format(tmp_path / "plan.pdf").text
 
+
+
+# --- read_csv_rows ---------------------------------------------------------------------------
+
+
+def test_read_csv_rows__field_of_200_000_characters__read(tmp_path: Path) -> None:
+    path = tmp_path / "plan.csv"
+    path.write_bytes(hostile.csv_long_field(200_000))
+    limit = csv.field_size_limit()
+    assert read_csv_rows(path)[1] == ["1", "x" * 200_000]
+    assert csv.field_size_limit() == limit  # the process-wide limit is put back
+
+
+def test_read_csv_rows__field_over_the_cap__input_error_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "plan.csv"
+    path.write_bytes(b"No;Action\n1;court\n2;" + b"x" * (MAX_CSV_FIELD_CHARS + 1) + b"\n")
+    with pytest.raises(InputError, match=r"plan\.csv, ligne 3 : champ de plus de 1.000.000 caractères"):
+        read_csv_rows(path)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (hostile.csv_with_nul(), r"plan\.csv, ligne 2 : caractère nul"),
+    (hostile.csv_undefined_bytes(), r"plan\.csv : encodage non reconnu"),
+    (b"", r"plan\.csv : fichier vide"),
+], ids=["nul", "undefined-bytes", "empty"])
+def test_read_csv_rows__unreadable_text__input_error(tmp_path: Path, data: bytes, expected: str) -> None:
+    path = tmp_path / "plan.csv"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=expected):
+        read_csv_rows(path)
+
+
+def test_read_csv_rows__utf16_and_windows_1252__decoded(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_bytes("No\tAction\n1\tÉcole\n".encode("utf-16"))
+    (tmp_path / "b.csv").write_bytes("No;Action\n1;Été\n".encode("cp1252"))
+    assert read_csv_rows(tmp_path / "a.csv")[1] == ["1", "École"]
+    assert read_csv_rows(tmp_path / "b.csv")[1] == ["1", "Été"]

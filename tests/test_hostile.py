@@ -7,6 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import hostile
 import pytest
 from conftest import ROOT
 
@@ -129,11 +130,17 @@ def test_validate__hostile_files_among_good__good_results_unchanged(tmp_path: Pa
                   b'<c r="A4"', b'<c r="XFD1048576"')
     (folder / "~$a.xlsx").write_bytes(b"\x0bJulie")
     (folder / "bilan.pdf").write_bytes(b"%PDF-1.4")
+    (folder / "repetitions.xlsx").write_bytes(hostile.ods_repeat_bomb())  # an ODS under an .xlsx name
+    (folder / "textes").write_bytes(hostile.shared_string_amplification())  # no extension: found by content
+    (folder / "ancien.xls").write_bytes(hostile.encrypted_xls("xor"))
     alone = check_files(good)
     mixed = check_files([folder])
     by_name = {Path(r.file).name: r for r in mixed.results}
-    assert sorted(by_name) == ["a.xlsx", "bombe.xlsx", "loin.xlsx", "z.xlsx"]
+    assert sorted(by_name) == ["a.xlsx", "ancien.xls", "bombe.xlsx", "loin.xlsx", "repetitions.xlsx",
+                               "textes", "z.xlsx"]
     assert [by_name[p.name].actions for p in good] == [r.actions for r in alone.results]
-    assert [i.code for i in by_name["bombe.xlsx"].issues] == ["FICHIER_DANGEREUX"]
-    assert [i.code for i in by_name["loin.xlsx"].issues] == ["FICHIER_DANGEREUX"]
+    for name, code in (("bombe.xlsx", "FICHIER_DANGEREUX"), ("loin.xlsx", "FICHIER_DANGEREUX"),
+                       ("repetitions.xlsx", "FICHIER_DANGEREUX"), ("textes", "FICHIER_DANGEREUX"),
+                       ("ancien.xls", "FICHIER_PROTEGE")):
+        assert [i.code for i in by_name[name].issues] == [code], name
     assert [(Path(i.file).name, i.code) for i in mixed.notices] == [("bilan.pdf", "FICHIER_IGNORE")]
