@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import re
 import shutil
 import time
@@ -18,6 +17,7 @@ import openpyxl
 import pytest
 from conftest import IDENTIFICATION, PFM_PLAN
 from openpyxl.worksheet.worksheet import Worksheet
+from test_annotate import MAIN, _parts, _sheet_part
 
 from camf_excel import annotate
 from camf_excel.annotate import annotate_files, annotate_workbook, annotation_targets
@@ -28,8 +28,6 @@ from camf_excel.writer import PLAN_SHEET
 
 IDENT = "Identification"
 RED = "FFFFC7CE"
-MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 IN_TIME = 2.0  # seconds a hostile copy may take, done or refused
 INPUT_KEPT = "jamais modifié ni remplacé"
 EXISTS = "existe déjà : utilisez --force pour la remplacer"
@@ -41,20 +39,6 @@ def _issue(sheet: str, cell: str, message: str = "à corriger") -> Issue:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _parts(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def _sheet_part(parts: dict[str, bytes], name: str) -> str:
-    """Return the worksheet part of a sheet, through workbook.xml and its relationships."""
-    workbook = ElementTree.fromstring(parts["xl/workbook.xml"])
-    rels = ElementTree.fromstring(parts["xl/_rels/workbook.xml.rels"])
-    rid = next(s.get(f"{{{_R}}}id") for s in workbook.iter(f"{MAIN}sheet") if s.get("name") == name)
-    target = next(r.get("Target") for r in rels if r.get("Id") == rid)
-    return posixpath.normpath(posixpath.join("xl", target or ""))
 
 
 def _rewrite(source: Path, target: Path, changes: dict[str, tuple[bytes, bytes]],
