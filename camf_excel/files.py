@@ -583,6 +583,11 @@ class PackageFacts:
     cells: int = 0
     text: int = 0
     markup: int = 0
+    # Worksheets not parsed yet (name → part): calamine reads a sheet only when asked for it, so
+    # the guard parses those the reader does not need at once just before they are read.
+    pending: dict[str, str] = field(default_factory=dict)
+    data: bytes | None = field(default=None, repr=False)
+    shared: array[int] = field(default_factory=lambda: array("q"), repr=False)
 
 
 _ROOT_RELATIONSHIPS, _CUSTOM_PROPERTIES = "_rels/.rels", "docprops/custom.xml"
@@ -593,7 +598,8 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, z
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
 
 
-def check_zip_workbook(path: Path, data: bytes | None = None) -> PackageFacts:
+def check_zip_workbook(path: Path, data: bytes | None = None,
+                       wanted: Callable[[str], bool] | None = None) -> PackageFacts:
     """Refuse, before any parser sees it, a zip that is a bomb or that would make calamine abort.
 
     python-calamine trusts the archive: a 4 KB file declaring four billion shared strings, one
@@ -602,29 +608,45 @@ def check_zip_workbook(path: Path, data: bytes | None = None) -> PackageFacts:
     central directory, every XML part (no DTD anywhere, CRC-32 checked), and parses what
     calamine would build: the worksheets and shared strings it reads (found as calamine finds
     them, through the relationships), or an ODS content.xml. `data` are the file's bytes
-    when already read (the path then only names the file).
+    when already read (the path then only names the file). Only the worksheets `wanted`
+    names are parsed now (all when None); `check_sheet` parses another before it is read.
     """
-    facts = PackageFacts(Path(path))
+    facts = PackageFacts(Path(path), data=data)
     try:
         with zipfile.ZipFile(io.BytesIO(data) if data is not None else Path(path)) as archive:
-            _PackageGuard(archive, facts).run()
+            _PackageGuard(archive, facts, wanted).run()
     except _ZIP_ERRORS as error:
         raise InputError(f"archive endommagée ou tronquée ({error})", _DAMAGED) from error
     return facts
 
 
+def check_sheet(facts: PackageFacts, name: str) -> None:
+    """Parse, before calamine reads it, a worksheet the first check left for later (no-op otherwise)."""
+    part = facts.pending.pop(name, None)
+    if part is None or facts.data is None:
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(facts.data)) as archive:
+            guard = _PackageGuard(archive, facts)
+            guard.parse_sheet(part)
+            guard.check_text()
+    except _ZIP_ERRORS as error:
+        raise InputError(f"archive endommagée ou tronquée ({error})", _DAMAGED) from error
+
+
 class _PackageGuard:
     """Read a zip package once, part by part, as calamine would, within the limits."""
 
-    def __init__(self, archive: zipfile.ZipFile, facts: PackageFacts) -> None:
-        self.archive, self.facts = archive, facts
+    def __init__(self, archive: zipfile.ZipFile, facts: PackageFacts,
+                 wanted: Callable[[str], bool] | None = None) -> None:
+        self.archive, self.facts, self.wanted = archive, facts, wanted
         self.entries = archive.infolist()
         _check_entries(self.entries)
         # calamine looks parts up by their lower-case, forward-slash name, else by exact name.
         self.by_key = {_key(entry.filename): entry for entry in self.entries}
         self.by_name = {entry.filename: entry for entry in self.entries}
         self.done: set[str] = set()
-        self.shared = array("q")  # length of each shared string, in UTF-8 bytes
+        self.shared = facts.shared  # length of each shared string, in UTF-8 bytes
         self.references: Counter[int] = Counter()  # shared string index → cells that show it
 
     def run(self) -> None:
@@ -636,7 +658,7 @@ class _PackageGuard:
         for entry in self.entries:  # every other XML part: no DTD, CRC-32 checked
             if _key(entry.filename) not in self.done and _key(entry.filename).endswith(_XML_SUFFIXES):
                 self._read(entry)
-        self._check_text()
+        self.check_text()
 
     @staticmethod
     def _reader(xlsx: bool, xlsb: bool, ods: bool) -> str:
@@ -739,13 +761,25 @@ class _PackageGuard:
             sheet = self._entry(target[1:] if target.startswith("/") else f"{folder}{target}")
             if sheet is None:
                 continue
-            facts.sheet_parts.setdefault(name, _key(sheet.filename))  # calamine reads the first of a name
-            self._parse(sheet.filename, _SheetScanner(facts, _key(sheet.filename), self.references))
+            if name in facts.sheet_parts:
+                continue  # calamine reads the first sheet of a name
+            facts.sheet_parts[name] = _key(sheet.filename)
+            if self.wanted is None or self.wanted(name):
+                self.parse_sheet(sheet.filename)
+            else:
+                facts.pending[name] = sheet.filename
+                self.done.add(_key(sheet.filename))  # parsed, DTD and CRC included, if it is ever read
         return opens
 
-    def _check_text(self) -> None:
+    def parse_sheet(self, name: str) -> None:
+        """Parse one worksheet as calamine would read it, and count the shared strings it shows."""
+        self._parse(name, _SheetScanner(self.facts, _key(name), self.references))
+
+    def check_text(self) -> None:
+        """Add the text the cells parsed so far show from the shared strings; refuse past the limit."""
         shown = sum(count * self.shared[index] for index, count in self.references.items()
                     if 0 <= index < len(self.shared))
+        self.references.clear()  # counted once: a sheet parsed later adds its own
         self.facts.text += shown
         if self.facts.text > MAX_TEXT_BYTES:
             raise InputError(f"classeur dont le texte, une fois lu, dépasserait {MAX_TEXT_BYTES // 2**20} Mo "

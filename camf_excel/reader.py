@@ -31,6 +31,7 @@ from camf_excel.files import (
     OLE2_MAGIC,
     PackageFacts,
     check_legacy_workbook,
+    check_sheet,
     check_zip_workbook,
     load_input,
     xml_attributes,
@@ -196,7 +197,7 @@ def read_raw(path: Path, template: Template | None = None) -> RawWorkbook:
         code = REFUSAL_CODES.get(sniffed.kind, "PAS_UN_CLASSEUR")
         raise RefusedFileError(sniffed.message or sniffed.kind, code, digest, len(data))
     try:
-        facts = guard_workbook(path, sniffed.kind, data)
+        facts = guard_workbook(path, sniffed.kind, data, _first_read)
         raw = _read_book(path, sniffed.kind, data, open_workbook(data), facts, template, sniffed.message)
     except InputError as error:
         raise RefusedFileError(str(error), error.code or "FICHIER_ENDOMMAGE", digest, len(data)) from error
@@ -206,15 +207,27 @@ def read_raw(path: Path, template: Template | None = None) -> RawWorkbook:
     return raw
 
 
-def guard_workbook(path: Path, kind: str, data: bytes) -> PackageFacts:
-    """Check a workbook's bytes before calamine reads them; raise InputError when it must not."""
+def _first_read(name: str) -> bool:
+    """Tell whether a sheet is one the reader reads first (others are checked only if read)."""
+    return fold(name) in _FIRST_READ
+
+
+_FIRST_READ = frozenset(fold(name) for name in (IDENT_SHEET, PLAN_SHEET))
+
+
+def guard_workbook(path: Path, kind: str, data: bytes,
+                   wanted: Callable[[str], bool] | None = None) -> PackageFacts:
+    """Check a workbook's bytes before calamine reads them; raise InputError when it must not.
+
+    Worksheets other than those `wanted` names (all when None) are checked when read (`_SheetCells`).
+    """
     if kind == "xls":
         if not data.startswith(OLE2_MAGIC):  # Excel 2.1-4.0: calamine reads no bare BIFF stream
             raise InputError(f"{MESSAGES['xls']} (Excel 2.1 à 4.0, que l'outil ne lit pas)",
                              "FICHIER_ILLISIBLE")
         check_legacy_workbook(data)
         return PackageFacts(Path(path), kind="xls")
-    facts = check_zip_workbook(path, data)
+    facts = check_zip_workbook(path, data, wanted)
     if (facts.kind == "ods") != (kind == "ods") or (facts.kind == "xlsb") != (kind == "xlsb"):
         # calamine would read the bytes as another format than the one they announce.
         raise InputError(f"contenu incohérent (annoncé {kind}, lisible comme {facts.kind}) : classeur "
@@ -334,6 +347,7 @@ class _SheetCells:
 
     def sheet(self, name: str) -> CalamineSheet:
         if name not in self._sheets:
+            check_sheet(self.facts, name)  # a sheet left for later is bounded before calamine reads it
             self._sheets[name] = self.book.get_sheet_by_name(name)
         return self._sheets[name]
 
