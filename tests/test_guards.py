@@ -241,3 +241,43 @@ def test_hostile_builders__each_is_small() -> None:
     sizes = {name: len(build()) for name, (build, _) in {**REFUSED, **READ}.items()}
     assert max(sizes.values()) < 200_000, sizes
     assert "xl/donnees/feuille.xml" in _zip_names(hostile.far_cell())
+
+
+def _with_hostile_sheet(tmp_path: Path, sheet_name: str) -> Path:
+    """A clean generated workbook plus one more sheet holding a cell at XFD1048576."""
+    clean = SAMPLES / "classeurs-remplis" / "51075_saint-elie-de-caxton_suivi-pfm_2025.xlsx"
+    target = tmp_path / f"{sheet_name}.xlsx"
+    far = hostile.worksheet('<row r="1"><c r="A1"><v>1</v></c></row>'
+                            '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')
+    with zipfile.ZipFile(clean) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy:
+        for entry in source.infolist():
+            data = source.read(entry)
+            if entry.filename == "xl/workbook.xml":
+                data = data.replace(b"</sheets>", f'<sheet name="{sheet_name}" sheetId="99" r:id="rId99"/>'
+                                    "</sheets>".encode())
+            elif entry.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", b'<Relationship Id="rId99" Type="http://schemas.'
+                                    b'openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+                                    b'Target="worksheets/loin.xml"/></Relationships>')
+            copy.writestr(entry, data)
+        copy.writestr("xl/worksheets/loin.xml", far)
+    return target
+
+
+def test_guard__hostile_sheet_the_reader_reads_later__refused_before_calamine(tmp_path: Path) -> None:
+    # Sheets other than Identification and Plan d'action are bounded when read: a sheet of the
+    # person's own is read (it may hold a copy of the plan), so it is bounded first.
+    _, _, result = timed_check(str(_with_hostile_sheet(tmp_path, "Notes")))
+    assert [i.code for i in result.issues] == ["FICHIER_DANGEREUX"]
+
+
+def test_guard__hostile_sheet_nobody_reads__costs_nothing(tmp_path: Path) -> None:
+    # calamine reads a worksheet only when asked: the hidden Listes sheet, never read, is never expanded.
+    clean = SAMPLES / "classeurs-remplis" / "51075_saint-elie-de-caxton_suivi-pfm_2025.xlsx"
+    target = tmp_path / "listes-piegees.xlsx"
+    far = hostile.worksheet('<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')
+    with zipfile.ZipFile(clean) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy:
+        for entry in source.infolist():  # sheet6 is Listes, the generator's sixth sheet
+            copy.writestr(entry, far if entry.filename == "xl/worksheets/sheet6.xml" else source.read(entry))
+    _, _, result = timed_check(str(target))
+    assert result.readable and len(result.actions) == 25
