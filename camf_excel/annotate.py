@@ -32,9 +32,10 @@ from camf_excel.annotate_sheet import LINE_PREFIXES, Layout, Note, Worksheet, pa
 from camf_excel.annotate_styles import FILL_COLOURS, Styles
 from camf_excel.annotate_xml import shown
 from camf_excel.errors import CamfError, InputError, OutputExistsError
-from camf_excel.files import check_zip_workbook, sniff_format
+from camf_excel.files import sniff_format
 from camf_excel.model import Issue
 from camf_excel.outputs import refuse_existing, write_atomically
+from camf_excel.package import check_zip_workbook
 from camf_excel.workers import TIMEOUT_SECONDS, Failure, run_isolated
 
 __all__ = ["ANNOTATED_KINDS", "AUTHOR", "FILL_COLOURS", "LINE_PREFIXES", "AnnotationOutcome",

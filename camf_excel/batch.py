@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from camf_excel.files import Skipped, walk_inputs
 from camf_excel.issues import make_issue
 from camf_excel.model import ISSUE_FIELDS, Issue
 from camf_excel.templates import load_template
 from camf_excel.validation import EXTRA_KEY, WorkbookResult, check_workbook
+from camf_excel.walk import Skipped, walk_inputs
 from camf_excel.workers import Failure, run_isolated
 
 IDENTITY_KEYS = ("organisation", "code_geo", "mrc", "region", "demarche", "periode")

@@ -27,7 +27,6 @@ import pandas as pd
 from camf_excel.batch import Progress, actions_frame, check_files, issues_frame
 from camf_excel.errors import CamfError
 from camf_excel.figures import Figures, compute_figures, has_action
-from camf_excel.files import Skipped
 from camf_excel.issues import make_issue, path_text
 from camf_excel.model import ERROR, Issue, Template
 from camf_excel.normalise import clean_text, fold
@@ -43,6 +42,7 @@ from camf_excel.territories import (
     region_label,
 )
 from camf_excel.validation import WorkbookResult
+from camf_excel.walk import Skipped
 
 # Sources statuses, as the Sources sheet and sources.csv show them.
 CONSOLIDATED, SET_ASIDE, OTHER_PERIOD, REFUSED, IGNORED = (

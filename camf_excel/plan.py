@@ -15,8 +15,9 @@ from typing import Any
 from python_calamine import CalamineError
 from xlsxwriter.utility import xl_rowcol_to_cell
 
+from camf_excel.csvfiles import read_csv_rows
 from camf_excel.errors import InputError, PlanError
-from camf_excel.files import load_input, read_csv_rows
+from camf_excel.files import load_input
 from camf_excel.issues import make_issue
 from camf_excel.model import CELL_TEXT_LIMIT, ERROR, Issue, Template
 from camf_excel.normalise import clean_text, fold

@@ -26,19 +26,11 @@ from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 from xlsxwriter.utility import xl_range, xl_rowcol_to_cell
 
 from camf_excel.errors import InputError
-from camf_excel.files import (
-    MESSAGES,
-    OLE2_MAGIC,
-    PackageFacts,
-    check_legacy_workbook,
-    check_sheet,
-    check_zip_workbook,
-    load_input,
-    xml_attributes,
-)
+from camf_excel.files import MESSAGES, OLE2_MAGIC, check_legacy_workbook, load_input
 from camf_excel.issues import make_issue
 from camf_excel.model import Issue, Template
 from camf_excel.normalise import clean_text, fold
+from camf_excel.package import PackageFacts, check_sheet, check_zip_workbook, xml_attributes
 from camf_excel.templates import DEFAULT_TEMPLATE, TEMPLATE_BY_DEMARCHE, list_templates
 from camf_excel.writer import SHEETS
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from camf_excel.csvfiles import read_csv_rows
 from camf_excel.errors import InputError
-from camf_excel.files import read_csv_rows, sniff_format
+from camf_excel.files import sniff_format
 from camf_excel.normalise import clean_text, fold
 from camf_excel.templates import DEFAULT_TEMPLATE, load_template
 

@@ -15,7 +15,7 @@ from pathlib import Path
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/package/2006/relationships"
 OFFICE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-CHUNK = 64 * 1024  # the guard reads parts in chunks of this size (files._CHUNK)
+CHUNK = 64 * 1024  # the guard reads parts in chunks of this size (limits.CHUNK)
 FAR = "XFD1048576"  # the last cell of a sheet: calamine would build 17 billion cells up to it
 
 

@@ -247,7 +247,7 @@ ODD_PARTS: dict[str, tuple[str, bytes, bytes, str]] = {
     "default row height negative": (IDENT, b'defaultRowHeight="15"', b'defaultRowHeight="-1"', DONE),
     "column range of 5,000 digits": (IDENT, b'<col min="1" max="1"', b'<col min="1" max="' + HUGE + b'"',
                                      DONE),
-    # The guard of files.py reads the first 4 KB of a part; the parser reads it all.
+    # The package guard (package.py) reads the first 4 KB of a part; the parser reads it all.
     "DTD after the first 4 KB": (IDENT, b"?>\n", b"?>\n<!--" + b" " * 5_000 + b"--><!DOCTYPE w>", "DTD"),
     "part declared in Latin-1": (IDENT, b'encoding="UTF-8"', b'encoding="ISO-8859-1"', "encodage"),
     "entity never declared": (IDENT, b"<sheetData>", b"<sheetData>&a;", "mal formé"),
@@ -272,7 +272,7 @@ def test_annotate__odd_part__copy_done_or_refused_clearly_in_time(case: str, not
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     part, old, new, expected = ODD_PARTS[case]
     odd = _rewrite(noted, tmp_path / "odd.xlsx", {ident_part if part == IDENT else part: (old, new)})
-    _attempt(odd, tmp_path / "gardee.xlsx")  # the package guard of files.py may refuse it first
+    _attempt(odd, tmp_path / "gardee.xlsx")  # the package guard (package.py) may refuse it first
     # The copy's own reading must hold even past that guard.
     monkeypatch.setattr(annotate, "check_zip_workbook", lambda *_args, **_kwargs: None)
     outcome = _attempt(odd, tmp_path / "copie.xlsx")

@@ -12,8 +12,11 @@ import hostile
 import pytest
 import xlsxwriter
 
+from camf_excel.csvfiles import read_csv_rows
 from camf_excel.errors import InputError
-from camf_excel.files import MAX_CSV_FIELD_CHARS, Skipped, read_csv_rows, sniff_format, walk_inputs
+from camf_excel.files import sniff_format
+from camf_excel.limits import MAX_CSV_FIELD_CHARS
+from camf_excel.walk import Skipped, walk_inputs
 
 REALWORLD = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "realworld"
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
