@@ -13,9 +13,9 @@ import math
 import numbers
 import re
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+from camf_excel.lists import recognise
 from camf_excel.model import ListSpec
 
 
@@ -62,13 +62,6 @@ def clean_text(value: object) -> str:
     return str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def list_lookup(spec: ListSpec) -> Mapping[str, str]:
-    """Map the folded form of every item and synonym to its canonical item."""
-    lookup = {fold(variant): canonical for variant, canonical in spec.synonyms.items()}
-    lookup.update({fold(item): item for item in spec.items})
-    return lookup
-
-
 _SHOWN_MAX = 80  # a pasted paragraph is cut in the detail; the issue keeps the whole value
 
 
@@ -90,12 +83,12 @@ def _shown(value: object) -> str:
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 1] + "…"
 
 
-def parse_list_value(value: object, spec: ListSpec, lookup: Mapping[str, str] | None = None) -> Parsed:
-    """Map a typed value to the list's canonical item (case, accents and synonyms forgiven)."""
+def parse_list_value(value: object, spec: ListSpec) -> Parsed:
+    """Map a typed value to the list's canonical item, by the one rule of `lists.recognise`."""
     text = _clean_or_none(value)
     if text == "":
         return None, None
-    canonical = None if text is None else (lookup or list_lookup(spec)).get(fold(text))
+    canonical = None if text is None else recognise(text, spec)
     if canonical is None:
         choices = "; ".join(spec.items)
         return None, Problem("VALEUR_HORS_LISTE", f"« {_shown(value)} » n'est pas dans la liste ({choices})")
