@@ -32,7 +32,7 @@ from camf_excel.annotate_sheet import LINE_PREFIXES, Layout, Note, Worksheet, pa
 from camf_excel.annotate_styles import FILL_COLOURS, Styles
 from camf_excel.annotate_xml import shown
 from camf_excel.errors import CamfError, InputError, OutputExistsError
-from camf_excel.files import sniff_format
+from camf_excel.files import load_input
 from camf_excel.model import Issue
 from camf_excel.outputs import refuse_existing, write_atomically
 from camf_excel.package import check_zip_workbook
@@ -61,10 +61,10 @@ def annotate_workbook(source: Path, target: Path, issues: Sequence[Issue], force
     """
     source, target = Path(source), Path(target)
     _refuse_input_target(target, source, [Path(p) for p in inputs])
-    _refuse_other_formats(source)
-    check_zip_workbook(source)
+    data = _read_source(source)  # read once: sniffed, guarded and copied from the same bytes
+    check_zip_workbook(source, data)
     refuse_existing(target, force)
-    package = Package(source)
+    package = Package(data)
     book = read_workbook(package)
     notes = _notes_by_sheet(book, issues)
     count = sum(map(len, notes.values()))
@@ -83,11 +83,12 @@ _OTHER_FORMATS = {"ods": "un classeur OpenDocument (.ods)", "xls": "un ancien cl
                   "xlsb": "un classeur binaire Excel (.xlsb)", "xltx": "un modèle Excel (.xltx)"}
 
 
-def _refuse_other_formats(source: Path) -> None:
-    """Refuse, from its bytes, a source that is not an .xlsx (or .xlsm) package."""
-    sniffed = sniff_format(source)
+def _read_source(source: Path) -> bytes:
+    """Return the source's bytes, refusing from them a source that is not an .xlsx (or .xlsm) package."""
+    loaded = load_input(source)
+    sniffed = loaded.sniffed
     if sniffed.kind in ANNOTATED_KINDS:
-        return
+        return loaded.data
     if sniffed.kind in _OTHER_FORMATS:
         raise InputError(f"La copie annotée n'est offerte que pour les classeurs .xlsx : {source.name} est "
                          f"{_OTHER_FORMATS[sniffed.kind]}. Ouvrez-le et enregistrez-le au format .xlsx, "

@@ -27,9 +27,9 @@ _NEW_RELATIONSHIPS = (DECLARATION + '<Relationships xmlns="http://schemas.openxm
 class Package:
     """The parts of an OOXML zip by name; a part never put back keeps its bytes."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path | bytes) -> None:
         try:
-            with zipfile.ZipFile(source) as archive:
+            with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
                 self.entries = archive.infolist()
                 self.data = {entry.filename: archive.read(entry) for entry in self.entries}
         except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, ValueError,

@@ -178,7 +178,7 @@ def indicators(template: Template) -> tuple[Indicator, ...]:
     `plan_en_retard` (Oui or Non on action rows, empty elsewhere) marks the action rows and
     `plan_statut_lu`, `plan_champ_lu` hold the recognised status and champ (see `row_formulas`).
     """
-    realised = _literal(template.realised_status)
+    realised = text_literal(template.realised_status)
     progress = f'plan_avancement,">={MIN_PROGRESS:g}",plan_avancement,"<={MAX_PROGRESS:g}"'
     return (
         Indicator("actions", "Nombre d'actions", f"COUNTIFS(plan_en_retard,{ACTION_ROW})", "count"),
@@ -237,7 +237,7 @@ def row_formulas(template: Template, cells: Mapping[str, str]) -> dict[str, str]
     or Non — so a non-empty En retard marks an action row for the dashboard.
     """
     no_action = f"LEN(TRIM({cells['action']}))=0"
-    not_late = ",".join(f"{cells['statut_lu']}<>{_literal(s)}" for s in template.not_late_statuses)
+    not_late = ",".join(f"{cells['statut_lu']}<>{text_literal(s)}" for s in template.not_late_statuses)
     return {
         "statut_lu": _recognised(cells, "statut", no_action),
         "champ_lu": _recognised(cells, "champ", no_action),
@@ -254,7 +254,8 @@ def _recognised(cells: Mapping[str, str], key: str, no_action: str) -> str:
             f'MATCH({typed},liste_{key}_formes,0)),""))')
 
 
-def _literal(text: str) -> str:
+def text_literal(text: str) -> str:
+    """A text as a formula's string literal (quotes doubled)."""
     return '"' + text.replace('"', '""') + '"'
 
 

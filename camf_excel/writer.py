@@ -25,6 +25,7 @@ from camf_excel.figures import (
     row_formulas,
     share_formula,
     status_count_formula,
+    text_literal,
 )
 from camf_excel.lists import list_forms
 from camf_excel.model import Column, Template
@@ -105,10 +106,6 @@ def row_height(texts: Sequence[tuple[str, float]]) -> float:
         per_line = max(int(width) - 1, 1)
         lines = max(lines, sum(-(-max(len(part), 1) // per_line) for part in text.split("\n")))
     return min(LINE_HEIGHT * lines, MAX_ROW_HEIGHT)
-
-
-def _text_literal(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
 
 
 def _cached(value: float | None) -> float | str:
@@ -484,7 +481,7 @@ class _Builder:
         for status in self.template.lists["statut"].items:
             if status in self.formats.status:
                 _ok(sheet.conditional_format(FIRST_DATA_ROW, status_col, self.last_row, status_col, {
-                    "type": "formula", "criteria": f"={first}={_text_literal(status)}",
+                    "type": "formula", "criteria": f"={first}={text_literal(status)}",
                     "format": self.formats.status[status]}), "couleurs")
         late_col = self.columns["en_retard"]
         _ok(sheet.conditional_format(FIRST_DATA_ROW, late_col, self.last_row, late_col, {
