@@ -482,7 +482,7 @@ class _OdsWalker:
         self.budget = _MAX_MARKS
 
     def walk(self, xml: bytes) -> dict[str, CellFacts]:
-        for event, element in ET.iterparse(_BytesReader(xml), events=("start", "end")):
+        for event, element in ET.iterparse(io.BytesIO(xml), events=("start", "end")):
             tag = element.tag
             if event == "start" and tag == f"{{{_TABLE_NS}}}table":
                 self.row, self.facts = 0, CellFacts()
@@ -541,19 +541,6 @@ def _cell_notes(element: ET.Element) -> list[tuple[str, str]]:
 def _repeat(element: ET.Element, what: str) -> int:
     value = element.get(f"{{{_TABLE_NS}}}number-{what}-repeated", "1")
     return int(value) if value.isdigit() and len(value) < 8 else 1
-
-
-class _BytesReader:
-    """A minimal file object over bytes for iterparse."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.position = data, 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self.data) if size < 0 else self.position + size
-        chunk = self.data[self.position:end]
-        self.position += len(chunk)
-        return chunk
 
 
 # --- Identification ---------------------------------------------------------------------------
