@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camf_excel.errors import CamfError, InputError
-from camf_excel.model import Template
+from camf_excel.model import ENTRY_YEARS, Template
 from camf_excel.normalise import clean_text, fold, parse_date, parse_integer, parse_list_value
 from camf_excel.outputs import refuse_existing, refuse_input_as_output, write_atomically
 from camf_excel.plan import read_plan, read_plan_isolated
@@ -67,8 +67,9 @@ def _check_years(identification: Mapping[str, object]) -> None:
     if isinstance(start, int) and isinstance(end, int) and end < start:
         raise InputError(f"Année de fin du plan ({end}) antérieure à l'année de début ({start}).")
     for year in (start, end, periode):
-        if isinstance(year, int) and not 2000 <= year <= 2100:
-            raise InputError(f"Année {year} invraisemblable (attendu entre 2000 et 2100).")
+        if isinstance(year, int) and not ENTRY_YEARS[0] <= year <= ENTRY_YEARS[1]:
+            raise InputError(f"Année {year} invraisemblable (attendu entre {ENTRY_YEARS[0]} et "
+                             f"{ENTRY_YEARS[1]}).")
 
 
 def _plan_years(identification: Mapping[str, object]) -> tuple[int, int] | None:

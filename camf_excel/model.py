@@ -101,6 +101,11 @@ class Template:
         return tuple(column.key for column in self.columns)
 
 
+# Years (the template's whole numbers): what the workbook and the command line let people enter,
+# and what a file read back may plausibly hold (older plans included) before it is called a typo.
+ENTRY_YEARS = (2000, 2100)
+PLAUSIBLE_YEARS = (1900, 2100)
+
 # Excel holds at most this many characters in a cell: longer text cannot be written back.
 CELL_TEXT_LIMIT = 32_767
 

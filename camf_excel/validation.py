@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from camf_excel.figures import Figures, compute_figures, is_number, late_flag
 from camf_excel.issues import make_issue, path_text
 from camf_excel.lists import is_variant, recognise
-from camf_excel.model import CELL_TEXT_LIMIT, IdentField, Issue, Template
+from camf_excel.model import CELL_TEXT_LIMIT, PLAUSIBLE_YEARS, IdentField, Issue, Template
 from camf_excel.normalise import (
     Parsed,
     clean_text,
@@ -41,7 +41,6 @@ EXTRA_KEY = "colonnes_supplementaires"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|[\ud800-\udfff]")
 _NUMBER_KINDS = frozenset({"integer", "number", "percent"})
-YEARS = (1900, 2100)  # the template's whole numbers are years (plan, période)
 
 
 @dataclass
@@ -126,10 +125,11 @@ def read_cell(value: object, kind: str, template: Template, list_name: str | Non
     parsed, problem = _PARSERS[kind](value, percent_format)
     if problem is not None:
         return None, [(problem.code, {"value": value, "header": header, "detail": problem.detail})]
-    if kind == "integer" and isinstance(parsed, int) and not YEARS[0] <= parsed <= YEARS[1]:
+    first, last = PLAUSIBLE_YEARS
+    if kind == "integer" and isinstance(parsed, int) and not first <= parsed <= last:
         # Whole numbers here are years: 1e20 is a typing accident, not a year (nor a C long).
-        return None, [("ANNEE_INVRAISEMBLABLE", {"value": value, "header": header,
-                                                  "first": YEARS[0], "last": YEARS[1]})]
+        return None, [("ANNEE_INVRAISEMBLABLE", {"value": value, "header": header, "first": first,
+                                                  "last": last})]
     notes: list[Note] = []
     if kind == "percent" and percent_format and is_number(value) and is_number(parsed):
         percent = format_number_fr(float(parsed))

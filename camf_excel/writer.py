@@ -28,7 +28,7 @@ from camf_excel.figures import (
     text_literal,
 )
 from camf_excel.lists import list_forms
-from camf_excel.model import Column, Template
+from camf_excel.model import ENTRY_YEARS, Column, Template
 
 SHEETS = ("Lisez-moi", "Identification", "Plan d'action", "Comité de suivi", "Tableau de bord",
           "Listes")
@@ -345,11 +345,11 @@ class _Builder:
                         "source": "=" + self.template.lists[list_name or ""].range_name,
                         "error_message": "Choisir une valeur dans la liste."}
         elif kind == "integer":
-            options |= {"validate": "integer", "criteria": "between", "minimum": 2000,
-                        "maximum": 2100, "error_message": "Inscrire une année, par exemple 2025."}
+            options |= {"validate": "integer", "criteria": "between", "minimum": ENTRY_YEARS[0],
+                        "maximum": ENTRY_YEARS[1], "error_message": "Inscrire une année, par exemple 2025."}
         elif kind == "date":
             options |= {"validate": "date", "criteria": "between",
-                        "minimum": dt.date(2000, 1, 1), "maximum": dt.date(2100, 12, 31),
+                        "minimum": dt.date(ENTRY_YEARS[0], 1, 1), "maximum": dt.date(ENTRY_YEARS[1], 12, 31),
                         "error_message": "Inscrire une date, par exemple 2025-03-10."}
         elif kind == "email":
             options |= {"validate": "custom", "value": "=" + EMAIL_RULE.format(cell=cell),
@@ -447,8 +447,8 @@ class _Builder:
             options |= {"validate": "list", "source": "=" + spec.range_name,
                         "error_message": f"Choisir une valeur de la liste « {column.header} »."}
         elif column.kind == "integer":
-            options |= {"validate": "integer", "criteria": "between", "minimum": 2000,
-                        "maximum": 2100, "error_message": "Inscrire une année, par exemple 2026."}
+            options |= {"validate": "integer", "criteria": "between", "minimum": ENTRY_YEARS[0],
+                        "maximum": ENTRY_YEARS[1], "error_message": "Inscrire une année, par exemple 2026."}
         elif column.kind == "number":
             options |= {"validate": "decimal", "criteria": ">=", "value": 0,
                         "error_message": "Inscrire un montant positif, sans symbole $."}
@@ -461,7 +461,7 @@ class _Builder:
                         "maximum": 100, "error_message": "Inscrire un nombre de 0 à 100, sans le signe %."}
         elif column.kind == "date":
             options |= {"validate": "date", "criteria": "between",
-                        "minimum": dt.date(2000, 1, 1), "maximum": "=TODAY()",
+                        "minimum": dt.date(ENTRY_YEARS[0], 1, 1), "maximum": "=TODAY()",
                         "error_message": "Inscrire une date passée ou d'aujourd'hui (aaaa-mm-jj)."}
         else:
             options |= {"validate": "any"}
@@ -505,8 +505,8 @@ class _Builder:
             "error_type": "warning", "error_message": "Rôle hors liste : le garder quand même ?"}),
             "rôle")
         _ok(sheet.data_validation(first, 5, 2 + COMMITTEE_MEETINGS, 5, {
-            "validate": "date", "criteria": "between", "minimum": dt.date(2000, 1, 1),
-            "maximum": dt.date(2100, 12, 31), "error_message": "Inscrire une date (aaaa-mm-jj)."}),
+            "validate": "date", "criteria": "between", "minimum": dt.date(ENTRY_YEARS[0], 1, 1),
+            "maximum": dt.date(ENTRY_YEARS[1], 12, 31), "error_message": "Inscrire une date (aaaa-mm-jj)."}),
             "date rencontre")
         self._text(sheet, 1, 0, "Membres du comité", self.formats.subtitle)
         self._text(sheet, 1, 5, "Journal des rencontres", self.formats.subtitle)
