@@ -2,7 +2,7 @@
 
 The copy is made by editing the package's XML parts as bytes (styles, the sheets concerned,
 their relationships, comments and VML drawings, [Content_Types].xml), at the places a real
-XML parser reports (annotate_xml); every other part is copied unchanged. Re-saving with
+XML parser reports (xmlparts); every other part is copied unchanged. Re-saving with
 openpyxl would drop the dashboard chart and more, and a full XML round trip would rewrite
 namespaces and extensions Excel cares about.
 
@@ -30,13 +30,13 @@ from camf_excel.annotate_package import (
 )
 from camf_excel.annotate_sheet import LINE_PREFIXES, Layout, Note, Worksheet, parse_cell
 from camf_excel.annotate_styles import FILL_COLOURS, Styles
-from camf_excel.annotate_xml import shown
 from camf_excel.errors import CamfError, InputError, OutputExistsError
 from camf_excel.files import load_input
 from camf_excel.model import Issue
 from camf_excel.outputs import refuse_existing, write_atomically
 from camf_excel.package import check_zip_workbook
 from camf_excel.workers import TIMEOUT_SECONDS, Failure, run_isolated
+from camf_excel.xmlparts import shown
 
 __all__ = ["ANNOTATED_KINDS", "AUTHOR", "FILL_COLOURS", "LINE_PREFIXES", "AnnotationOutcome",
            "annotate_files", "annotate_workbook", "annotation_targets"]
@@ -62,10 +62,10 @@ def annotate_workbook(source: Path, target: Path, issues: Sequence[Issue], force
     source, target = Path(source), Path(target)
     _refuse_input_target(target, source, [Path(p) for p in inputs])
     data = _read_source(source)  # read once: sniffed, guarded and copied from the same bytes
-    check_zip_workbook(source, data)
+    facts = check_zip_workbook(source, data, keep_all=True)  # the package read once, by the guard
     refuse_existing(target, force)
-    package = Package(data)
-    book = read_workbook(package)
+    package = Package(facts)
+    book = read_workbook(package, facts)
     notes = _notes_by_sheet(book, issues)
     count = sum(map(len, notes.values()))
     if count > MAX_NOTES:
@@ -138,10 +138,10 @@ class _Annotator:
     def _comments(self, relations: RelationshipsEditor, part: str, notes: list[Note]) -> set[str]:
         """Write the notes into the sheet's comments part; return the cells that had a comment."""
         comments = relations.of_kind("comments")
-        existing = self.package.get(comments.target) if comments is not None else None
+        existing = self.package.get(comments.part) if comments is not None else None
         if comments is not None and existing is not None:
-            merged, had_comment = merged_comments(existing, comments.target, notes)
-            self.package.put(comments.target, merged)
+            merged, had_comment = merged_comments(existing, comments.part, notes)
+            self.package.put(comments.part, merged)
             return had_comment
         target = self._new_part(part, "comments{}.xml")
         self.package.put(target, new_comments(notes, self.book.main))
@@ -153,10 +153,10 @@ class _Annotator:
                  notes: list[Note], layout: Layout) -> None:
         """Give the new notes their VML shapes, in the sheet's legacy drawing (one per sheet)."""
         drawing = relations.existing.get(sheet.legacy_drawing() or "")
-        existing = self.package.get(drawing.target) if drawing is not None and not drawing.external else None
+        existing = self.package.get(drawing.part) if drawing is not None and not drawing.external else None
         if drawing is not None and existing is not None:
             if notes:
-                self.package.put(drawing.target, extended_vml(existing, notes, layout, self.ids))
+                self.package.put(drawing.part, extended_vml(existing, notes, layout, self.ids))
             return
         target = self._new_part(part, "drawings/vmlDrawing{}.vml")
         self.package.put(target, new_vml(notes, layout, self.ids))

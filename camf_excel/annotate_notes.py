@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from camf_excel.annotate_package import DECLARATION, Package
 from camf_excel.annotate_sheet import MAX_COLUMN, MAX_ROW, Layout, Note
-from camf_excel.annotate_xml import (
+from camf_excel.errors import InputError
+from camf_excel.xmlparts import (
     DAMAGED,
     Edit,
     Node,
@@ -20,7 +21,6 @@ from camf_excel.annotate_xml import (
     tree,
     xml_text,
 )
-from camf_excel.errors import InputError
 
 AUTHOR = "camf-excel"
 

@@ -6,13 +6,13 @@ import io
 import posixpath
 import time
 import zipfile
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import unquote
 
-from camf_excel.annotate_xml import DAMAGED, Node, append_child, apply, attribute_text, tree
 from camf_excel.errors import InputError
+from camf_excel.limits import DAMAGED, part_key
+from camf_excel.package import PackageFacts
+from camf_excel.parts import Relationship, read_relationships, rels_part
+from camf_excel.xmlparts import Node, append_child, apply, attribute_text, tree
 
 # (SpreadsheetML, relationships) namespaces: new parts speak the package's own dialect.
 TRANSITIONAL = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -25,41 +25,34 @@ _NEW_RELATIONSHIPS = (DECLARATION + '<Relationships xmlns="http://schemas.openxm
 
 
 class Package:
-    """The parts of an OOXML zip by name; a part never put back keeps its bytes."""
+    """The parts of an OOXML zip by name, as the guard read them; a part never put back keeps its bytes."""
 
-    def __init__(self, source: Path | bytes) -> None:
-        try:
-            with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
-                self.entries = archive.infolist()
-                self.data = {entry.filename: archive.read(entry) for entry in self.entries}
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, ValueError,
-                zlib.error) as error:
-            raise InputError(f"archive illisible ({error})", DAMAGED) from error
-        # Some generators write `xl\styles.xml` or odd case; names are matched loosely.
-        self.names = {normalise(name): name for name in self.data}
-        if len(self.names) != len(self.data):  # which one would Excel read? Neither: it refuses.
-            raise InputError("archive endommagée : deux parties portent le même nom à la casse près",
-                             DAMAGED)
+    def __init__(self, facts: PackageFacts) -> None:
+        if facts.contents is None:
+            raise ValueError("the guard must keep every part (check_zip_workbook(keep_all=True))")
+        self.entries, self.data = facts.entries, dict(facts.contents)
+        # The guard refused two parts of one name; some generators write `xl\styles.xml` or odd case.
+        self.names = {_key(name): name for name in self.data}
         self.added: list[str] = []
 
     def get(self, part: str) -> bytes | None:
         """Return a part's bytes, or None when the package lacks it."""
-        name = self.names.get(normalise(part))
+        name = self.names.get(_key(part))
         return None if name is None else self.data[name]
 
     def put(self, part: str, data: bytes) -> None:
         """Replace a part, or add it when new."""
-        name = self.names.get(normalise(part))
+        name = self.names.get(_key(part))
         if name is None:
             name = part
-            self.names[normalise(part)] = name
+            self.names[_key(part)] = name
             self.added.append(name)
         self.data[name] = data
 
     def unused(self, pattern: str) -> str:
         """Return the first free part name `pattern.format(n)`, n = 1, 2…"""
         number = 1
-        while normalise(pattern.format(number)) in self.names:
+        while _key(pattern.format(number)) in self.names:
             number += 1
         return pattern.format(number)
 
@@ -85,9 +78,9 @@ class Package:
         return stream.getvalue()
 
 
-def normalise(name: str) -> str:
-    """A part name as compared: forward slashes, no leading slash, lower case."""
-    return name.replace("\\", "/").lstrip("/").lower()
+def _key(name: str) -> str:
+    """A part name as OPC compares it: forward slashes, no leading slash, ASCII case ignored."""
+    return part_key(name).lstrip("/")
 
 
 def part_tree(package: Package, part: str, depth: int) -> Node | None:
@@ -98,37 +91,11 @@ def part_tree(package: Package, part: str, depth: int) -> Node | None:
 
 # --- relationships -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Relationship:
-    """One relationship of a part: its type and the part it points to (resolved)."""
-
-    id: str
-    type: str
-    target: str
-    external: bool
-
-
-def rels_part(part: str) -> str:
-    """Return the name of a part's relationships part."""
-    folder, _, name = part.replace("\\", "/").lstrip("/").rpartition("/")
-    return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
-
-
 def relationships(package: Package, part: str) -> dict[str, Relationship]:
-    """Return a part's relationships by id, targets resolved against the part's folder."""
-    root = part_tree(package, rels_part(part), 2)
+    """Return a part's relationships by id (the first of an id wins, as Excel), targets resolved."""
     found: dict[str, Relationship] = {}
-    folder = posixpath.dirname(part.replace("\\", "/").lstrip("/"))
-    for element in root.children if root is not None else ():
-        if element.local != "Relationship":
-            continue
-        target = unquote(element.attrs.get("Target", "")).replace("\\", "/")
-        external = element.attrs.get("TargetMode", "") == "External"
-        if not external:
-            target = posixpath.normpath(target.lstrip("/") if target.startswith("/")
-                                        else posixpath.join(folder, target))
-        rid = element.attrs.get("Id", "")
-        found.setdefault(rid, Relationship(rid, element.attrs.get("Type", ""), target, external))
+    for relation in read_relationships(package.get(rels_part(part)) or b"", part):
+        found.setdefault(relation.id, relation)
     return found
 
 
@@ -143,8 +110,7 @@ class RelationshipsEditor:
 
     def of_kind(self, kind: str) -> Relationship | None:
         """Return the first relationship of this kind (comments…), whatever its namespace."""
-        return next((r for r in self.existing.values()
-                     if r.type.rpartition("/")[2] == kind and not r.external), None)
+        return next((r for r in self.existing.values() if r.kind == kind and not r.external), None)
 
     def add(self, kind: str, target: str) -> str:
         """Add a relationship to target (a part name) and return its new id."""
@@ -153,7 +119,7 @@ class RelationshipsEditor:
             number += 1
         rid = f"rId{number}"
         relative = posixpath.relpath(target, self.folder or ".")
-        self.existing[rid] = Relationship(rid, kind, target, False)
+        self.existing[rid] = Relationship(rid, kind, relative, target, False)
         root = tree(self.data, self.path, 1)
         element = (f'<{root.prefix}Relationship Id="{rid}" Type="{attribute_text(kind)}" '
                    f'Target="{attribute_text(relative)}"/>')
@@ -205,26 +171,12 @@ class Workbook:
         return f"{self.namespaces[1]}/{kind}"
 
 
-def _workbook_part(package: Package) -> str:
-    for relation in relationships(package, "").values():
-        if relation.type.endswith("/officeDocument") and package.get(relation.target) is not None:
-            return relation.target
-    return "xl/workbook.xml"
-
-
-def read_workbook(package: Package) -> Workbook:
-    """Map each worksheet's name, as Excel shows it, to its part."""
-    workbook = _workbook_part(package)
-    root = part_tree(package, workbook, 3)
+def read_workbook(package: Package, facts: PackageFacts) -> Workbook:
+    """Return the workbook part and its worksheets by name: those the guard and the reader found."""
+    root = part_tree(package, facts.workbook_part, 1)
     if root is None:
         raise InputError("classeur sans partie xl/workbook.xml", DAMAGED)
-    relations = relationships(package, workbook)
-    sheets: dict[str, str] = {}
-    for sheets_element in root.all("sheets"):
-        for element in sheets_element.all("sheet"):
-            relation = relations.get(element.namespaced("id") or "")
-            name = element.attrs.get("name")
-            if (relation and relation.type.endswith("/worksheet") and name
-                    and package.get(relation.target) is not None):
-                sheets.setdefault(name, relation.target)
-    return Workbook(workbook, sheets, STRICT if root.uri == STRICT[0] else TRANSITIONAL)
+    sheets = {name: part for name, part in facts.sheet_parts.items()
+              if facts.sheet_kinds.get(name) == "worksheet" and package.get(part) is not None}
+    return Workbook(package.names[_key(facts.workbook_part)], sheets,
+                    STRICT if root.uri == STRICT[0] else TRANSITIONAL)

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from camf_excel.annotate_styles import Styles
-from camf_excel.annotate_xml import (
+from camf_excel.errors import InputError
+from camf_excel.model import ERROR, WARNING, Issue
+from camf_excel.xmlparts import (
     DAMAGED,
     Edit,
     Node,
@@ -24,8 +26,6 @@ from camf_excel.annotate_xml import (
     small_int,
     start_tag,
 )
-from camf_excel.errors import InputError
-from camf_excel.model import ERROR, WARNING, Issue
 
 LINE_PREFIXES = {ERROR: "Erreur : ", WARNING: "Avertissement : "}
 MAX_ROW, MAX_COLUMN = 1_048_576, 16_384

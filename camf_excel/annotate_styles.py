@@ -5,9 +5,9 @@ from __future__ import annotations
 import posixpath
 
 from camf_excel.annotate_package import DECLARATION, Package, RelationshipsEditor, Workbook, add_content_type
-from camf_excel.annotate_xml import DAMAGED, Edit, Node, append_child, apply, set_attribute, start_tag, tree
 from camf_excel.errors import InputError
 from camf_excel.model import ERROR, WARNING
+from camf_excel.xmlparts import DAMAGED, Edit, Node, append_child, apply, set_attribute, start_tag, tree
 
 FILL_COLOURS: dict[str, str] = {ERROR: "FFFFC7CE", WARNING: "FFFFEB9C"}  # Excel's "bad" and "neutral" fills
 _STYLES_CONTENT = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
@@ -28,9 +28,9 @@ def _styles_part(package: Package, book: Workbook) -> tuple[str, bytes]:
     editor = RelationshipsEditor(package, book.part)
     relation = editor.of_kind("styles")
     if relation is not None:
-        data = package.get(relation.target)
+        data = package.get(relation.part)
         if data is not None:
-            return relation.target, data
+            return relation.part, data
     part = posixpath.join(posixpath.dirname(book.part), "styles.xml")  # where openpyxl looks
     if package.get(part) is not None:
         part = package.unused(part.replace("styles.xml", "styles{}.xml"))

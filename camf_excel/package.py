@@ -8,7 +8,6 @@ with expat and bounded before calamine sees them. `PackageFacts` keeps what the 
 from __future__ import annotations
 
 import functools
-import html
 import io
 import re
 import zipfile
@@ -41,6 +40,14 @@ from camf_excel.limits import (
     french_number,
     part_key,
 )
+from camf_excel.parts import (
+    ROOT_RELATIONSHIPS,
+    office_folder,
+    percent_styles,
+    read_relationships,
+    sheet_entries,
+)
+from camf_excel.xmlparts import hardened_parser, parse_error
 
 # --- R3-R5: package guards --------------------------------------------------------------------
 
@@ -64,6 +71,7 @@ class PackageFacts:
     kind: str = "xlsx"
     workbook_part: str = "xl/workbook.xml"
     sheet_parts: dict[str, str] = field(default_factory=dict)
+    sheet_kinds: dict[str, str] = field(default_factory=dict)  # worksheet, chartsheet, dialogsheet
     error_cells: dict[str, dict[Position, str]] = field(default_factory=dict)
     percent_cells: dict[str, set[Position]] = field(default_factory=dict)
     uncached_cells: dict[str, set[Position]] = field(default_factory=dict)
@@ -77,10 +85,14 @@ class PackageFacts:
     # the guard parses those the reader does not need at once just before they are read.
     pending: dict[str, str] = field(default_factory=dict)
     data: bytes | None = field(default=None, repr=False)
+    # With keep_all: every entry, in order, and every part's bytes by entry name (the annotated copy).
+    entries: list[zipfile.ZipInfo] = field(default_factory=list, repr=False)
+    contents: dict[str, bytes] | None = field(default=None, repr=False)
     shared: array[int] = field(default_factory=lambda: array("q"), repr=False)
 
 
-_ROOT_RELATIONSHIPS, _CUSTOM_PROPERTIES = "_rels/.rels", "docprops/custom.xml"
+_CUSTOM_PROPERTIES = "docprops/custom.xml"
+_SHEET_TYPES = frozenset({"worksheet", "chartsheet", "dialogsheet"})
 _ODS_CONTENT, _ODS_META, _ODS_MANIFEST = "content.xml", "meta.xml", "meta-inf/manifest.xml"
 _MAX_KEPT_PART = 1024 * 1024
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, zlib.error, KeyError,
@@ -89,7 +101,7 @@ _XML_SUFFIXES = (".xml", ".rels", ".vml")
 
 
 def check_zip_workbook(path: Path, data: bytes | None = None,
-                       wanted: Callable[[str], bool] | None = None) -> PackageFacts:
+                       wanted: Callable[[str], bool] | None = None, keep_all: bool = False) -> PackageFacts:
     """Refuse, before any parser sees it, a zip that is a bomb or that would make calamine abort.
 
     python-calamine trusts the archive: a 4 KB file declaring four billion shared strings, one
@@ -100,8 +112,9 @@ def check_zip_workbook(path: Path, data: bytes | None = None,
     them, through the relationships), or an ODS content.xml. `data` are the file's bytes
     when already read (the path then only names the file). Only the worksheets `wanted`
     names are parsed now (all when None); `check_sheet` parses another before it is read.
+    With keep_all, the facts keep every entry and its bytes: the package read once, for a copy.
     """
-    facts = PackageFacts(Path(path), data=data)
+    facts = PackageFacts(Path(path), data=data, contents={} if keep_all else None)
     try:
         with zipfile.ZipFile(io.BytesIO(data) if data is not None else Path(path)) as archive:
             _PackageGuard(archive, facts, wanted).run()
@@ -130,7 +143,7 @@ class _PackageGuard:
     def __init__(self, archive: zipfile.ZipFile, facts: PackageFacts,
                  wanted: Callable[[str], bool] | None = None) -> None:
         self.archive, self.facts, self.wanted = archive, facts, wanted
-        self.entries = archive.infolist()
+        self.entries = facts.entries = archive.infolist()
         _check_entries(self.entries)
         # calamine looks parts up by their lower-case, forward-slash name, else by exact name.
         self.by_key = {part_key(entry.filename): entry for entry in self.entries}
@@ -142,12 +155,14 @@ class _PackageGuard:
     def run(self) -> None:
         # Every reader calamine may reach is bounded: it tries xlsx (whose shared strings come
         # before it can fail), then xlsb, then ods, on the same bytes.
-        xlsx = self._ooxml() if _ROOT_RELATIONSHIPS in self.by_key else False
+        xlsx = self._ooxml() if ROOT_RELATIONSHIPS in self.by_key else False
         ods = self._ods() if self._ods_mimetype() else False
         self.facts.kind = self._reader(xlsx, "xl/_rels/workbook.bin.rels" in self.by_name, ods)
         for entry in self.entries:  # every other XML part: no DTD, CRC-32 checked
             if part_key(entry.filename) not in self.done and part_key(entry.filename).endswith(_XML_SUFFIXES):
                 self._read(entry)
+            elif self.facts.contents is not None and entry.filename not in self.facts.contents:
+                self._read(entry, xml=False)  # an image, a macro project: CRC-32 checked, kept
         self.check_text()
 
     @staticmethod
@@ -177,15 +192,17 @@ class _PackageGuard:
         return self.by_key.get(ascii_lower(key)) or self.by_name.get(key)
 
     def _read(self, entry: zipfile.ZipInfo, sink: Callable[[bytes], None] | None = None,
-              keep: bool = False) -> bytes:
-        """Read a part in chunks: no DTD anywhere in it, each chunk fed to `sink`; return it if `keep`."""
+              keep: bool = False, xml: bool = True) -> bytes:
+        """Read a part in chunks, each fed to `sink`: no DTD anywhere in an XML part; return it if `keep`."""
         self.done.add(part_key(entry.filename))
+        contents = self.facts.contents
+        keep = keep or contents is not None
         kept: list[bytes] = []
         tail = b""
         with self.archive.open(entry) as stream:  # zipfile checks the CRC-32 at the end
             while chunk := stream.read(CHUNK):
                 window = tail + chunk
-                if _DTD.search(window):
+                if xml and _DTD.search(window):
                     raise InputError(f"partie « {entry.filename} » avec une déclaration DTD : refusée",
                                      HOSTILE)
                 tail = window[-_DTD_OVERLAP:]  # a declaration split across two chunks is still found
@@ -193,7 +210,10 @@ class _PackageGuard:
                     sink(chunk)
                 if keep:
                     kept.append(chunk)
-        return b"".join(kept)
+        data = b"".join(kept)
+        if contents is not None:
+            contents[entry.filename] = data
+        return data
 
     def _keep(self, key: str) -> bytes:
         """Return a small part calamine or the reader parses (b'' if absent or too large)."""
@@ -230,30 +250,34 @@ class _PackageGuard:
 
     def _ooxml(self) -> bool:
         """Bound what calamine's xlsx reader reads; tell whether it can open the package."""
-        folder = _office_folder(self._keep(_ROOT_RELATIONSHIPS))
+        folder = office_folder(self._keep(ROOT_RELATIONSHIPS))
         if folder is None:
             return False  # calamine's xlsx reader stops there
         facts = self.facts
         facts.workbook_part = part_key(f"{folder}workbook.xml")
         opens = self._entry(f"{folder}_rels/workbook.xml.rels") is not None
-        relationships = _relationships(self._keep(f"{folder}_rels/workbook.xml.rels"))
-        sheets = _sheets(self._keep(f"{folder}workbook.xml"), facts.workbook_part)
+        # calamine maps the ids as written, the last of an id winning; sheets of every kind.
+        relationships = {r.id: r for r in read_relationships(
+            self._keep(f"{folder}_rels/workbook.xml.rels"), facts.workbook_part) if r.kind in _SHEET_TYPES}
+        sheets = sheet_entries(self._keep(f"{folder}workbook.xml"), facts.workbook_part)
         self._keep(_CUSTOM_PROPERTIES)
         styles = self._keep(f"{folder}styles.xml")
         entry = self._entry(f"{folder}styles.xml")
         facts.styles_part = part_key(entry.filename) if entry else ""
-        facts.percent_styles = percent_styles(styles) if styles else frozenset()
+        facts.percent_styles = percent_styles(styles, facts.styles_part) if styles else frozenset()
         self._parse(f"{folder}sharedStrings.xml", _SharedStringScanner(self.shared, facts))
         for name, rel_id in sheets:
-            target = relationships.get(rel_id)
-            if target is None:
+            relation = relationships.get(rel_id)
+            if relation is None:
                 continue  # calamine refuses the workbook: nothing more to bound
+            target = relation.written  # not unescaped, as calamine reads it
             sheet = self._entry(target[1:] if target.startswith("/") else f"{folder}{target}")
             if sheet is None:
                 continue
             if name in facts.sheet_parts:
                 continue  # calamine reads the first sheet of a name
             facts.sheet_parts[name] = part_key(sheet.filename)
+            facts.sheet_kinds[name] = relation.kind
             if self.wanted is None or self.wanted(name):
                 self.parse_sheet(sheet.filename)
             else:
@@ -316,73 +340,6 @@ def _refuse_wide_encoding(start: bytes, name: str) -> None:
                          DAMAGED)
 
 
-# --- small parts: where calamine finds the workbook and its sheets ---------------------------
-
-_OFFICE_DOCUMENT = b"/relationships/officeDocument"  # transitional and Strict (purl.oclc.org) alike
-_SHEET_TYPES = frozenset({"worksheet", "chartsheet", "dialogsheet"})
-_RAW_TAG = re.compile(rb"<[^\s/>]+((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
-_RAW_ATTRIBUTE = re.compile(rb"([^\s=/>]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-
-
-def _start_tags(xml: bytes, part: str, wanted: frozenset[str]) -> list[dict[bytes, bytes]]:
-    """Return the raw attributes of the start tags whose local name is wanted, in order.
-
-    expat finds the tags (comments, CDATA and quoted '>' cannot fool it); the attributes are
-    taken raw from the tag's bytes, since calamine reads some of them without unescaping.
-    """
-    found: list[dict[bytes, bytes]] = []
-    if not xml:
-        return found  # an absent part: calamine finds nothing there either
-    parser = _new_parser(part)
-
-    def start(name: str, _attributes: dict[str, str]) -> None:
-        if name.rpartition(":")[2] in wanted:
-            match = _RAW_TAG.match(xml, parser.CurrentByteIndex)
-            if match is None:
-                raise InputError(f"partie « {part} » illisible : classeur endommagé", DAMAGED)
-            found.append({key: double if double is not None else single for key, double, single
-                          in _RAW_ATTRIBUTE.findall(match.group(1))})
-
-    parser.StartElementHandler = start
-    _run_parser(parser, xml, part)
-    return found
-
-
-def _text(raw: bytes | None) -> str:
-    return raw.decode("utf-8", "replace") if raw is not None else ""
-
-
-def _office_folder(relationships: bytes) -> str | None:
-    """Return the folder calamine reads the workbook from (that of the last officeDocument target),
-    None when there is none."""
-    target = None
-    for attributes in _start_tags(relationships, _ROOT_RELATIONSHIPS, frozenset({"Relationship"})):
-        if attributes.get(b"Type", b"").endswith(_OFFICE_DOCUMENT) and b"Target" in attributes:
-            target = html.unescape(_text(attributes[b"Target"]))
-    if target is None:
-        return None
-    return target[:target.rfind("/") + 1].removeprefix("/") if "/" in target else ""
-
-
-def _relationships(xml: bytes) -> dict[bytes, str]:
-    """Map the workbook's relationship ids (raw) to the sheet targets, as calamine reads them."""
-    found = {}
-    for attributes in _start_tags(xml, "workbook.xml.rels", frozenset({"Relationship"})):
-        kind = _text(attributes.get(b"Type")).rpartition("/")[2]
-        if b"Id" in attributes and kind in _SHEET_TYPES:
-            found[attributes[b"Id"]] = _text(attributes.get(b"Target"))  # not unescaped, as calamine
-    return found
-
-
-def _sheets(xml: bytes, part: str) -> list[tuple[str, bytes]]:
-    """Return each sheet's name and relationship id, in workbook order, as calamine reads them."""
-    found = []
-    for attributes in _start_tags(xml, part, frozenset({"sheet"})):
-        ids = [value for key, value in attributes.items() if key.rpartition(b":")[2] == b"id"]
-        found.append((html.unescape(_text(attributes.get(b"name"))), ids[-1] if ids else b""))
-    return found
-
-
 # --- parsing the parts calamine would expand --------------------------------------------------
 
 class _Parser:
@@ -390,7 +347,7 @@ class _Parser:
 
     def __init__(self, part: str, handlers: dict[str, Any]) -> None:
         self.part = part
-        self.parser = _new_parser(part)
+        self.parser = hardened_parser(part)
         self.started = False
         for name, handler in handlers.items():
             setattr(self.parser, name, handler)
@@ -400,32 +357,10 @@ class _Parser:
         try:
             self.parser.Parse(chunk, final)
         except expat.ExpatError as error:
-            raise InputError(f"partie « {self.part} » mal formée ({expat.errors.messages[error.code]}, "
-                             f"ligne {error.lineno}) : classeur endommagé", DAMAGED) from error
+            raise parse_error(self.part, error) from error
 
     def close(self) -> None:
         self.feed(b"", final=True)
-
-
-def _new_parser(part: str) -> Any:
-    parser = expat.ParserCreate()
-    parser.buffer_text = True
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-
-    def refuse(*_: object) -> None:
-        raise InputError(f"partie « {part} » avec une déclaration DTD : refusée", HOSTILE)
-
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    return parser
-
-
-def _run_parser(parser: Any, xml: bytes, part: str) -> None:
-    try:
-        parser.Parse(xml, True)
-    except expat.ExpatError as error:
-        raise InputError(f"partie « {part} » mal formée ({expat.errors.messages[error.code]}) : "
-                         "classeur endommagé", DAMAGED) from error
 
 
 class _Scanner:
@@ -741,61 +676,3 @@ _COUNT = re.compile(r"\+?[0-9]+")
 def _count(value: str | None) -> int:
     """Return a repetition count as calamine reads it (1 when absent; an invalid one fails calamine)."""
     return int(value) if value is not None and _COUNT.fullmatch(value) else 1
-
-
-# --- what the reader needs from small parts ---------------------------------------------------
-
-_XML_ATTRIBUTE = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-
-
-def xml_attributes(text: bytes) -> dict[str, str]:
-    """Return the attributes of an XML start tag's inside, names without their prefix, values unescaped."""
-    return {name.decode("utf-8", "replace").rpartition(":")[2]: html.unescape((double or single).decode(
-        "utf-8", "replace")) for name, double, single in _XML_ATTRIBUTE.findall(text)}
-
-
-_BUILTIN_PERCENT_FORMATS = frozenset({9, 10})  # "0%" and "0.00%", never written in styles.xml
-_NUMBER_FORMAT = re.compile(rb"<(?:\w+:)?numFmt\b([^>]*)>")
-_CELL_FORMAT = re.compile(rb"<(?:\w+:)?xf\b([^>]*)>")
-_FORMAT_ID = re.compile(rb"\bnumFmtId\s*=\s*[\"'](\d{1,9})[\"']")
-
-
-@functools.lru_cache(maxsize=8)  # workbooks from one generator share their styles part
-def percent_styles(xml: bytes) -> frozenset[int]:
-    """Return the indexes of the cell formats (`cellXfs`) whose number format shows a percentage."""
-    codes: dict[int, bool] = dict.fromkeys(_BUILTIN_PERCENT_FORMATS, True)
-    for match in _NUMBER_FORMAT.finditer(_element(xml, b"numFmts")):  # not the dxfs' own numFmt
-        attributes = xml_attributes(match.group(1))
-        number = attributes.get("numFmtId", "")
-        if number.isdigit() and len(number) < 10:
-            codes[int(number)] = is_percent_format(attributes.get("formatCode", ""))
-    found = set()
-    for index, match in enumerate(_CELL_FORMAT.finditer(_element(xml, b"cellXfs"))):
-        format_id = _FORMAT_ID.search(match.group(1))
-        if format_id and codes.get(int(format_id.group(1)), False):
-            found.add(index)
-    return frozenset(found)
-
-
-def _element(xml: bytes, tag: bytes) -> bytes:
-    """Return the text from an element's start tag to its end tag, whatever its prefix (b'' if absent)."""
-    start = xml.find(tag)
-    end = xml.find(tag, start + len(tag)) if start >= 0 else -1
-    return xml[start:end] if end > start else b""
-
-
-def is_percent_format(code: str) -> bool:
-    """Tell whether a number format code multiplies by 100: a % neither quoted nor escaped (\\%)."""
-    quoted = escaped = False
-    for char in code:
-        if escaped:
-            escaped = False
-        elif char == "\\" and not quoted:
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == "%" and not quoted:
-            return True
-    return False
-
-

@@ -30,7 +30,8 @@ from camf_excel.files import MESSAGES, OLE2_MAGIC, check_legacy_workbook, load_i
 from camf_excel.issues import make_issue
 from camf_excel.model import Issue, Template
 from camf_excel.normalise import clean_text, fold
-from camf_excel.package import PackageFacts, check_sheet, check_zip_workbook, xml_attributes
+from camf_excel.package import PackageFacts, check_sheet, check_zip_workbook
+from camf_excel.parts import custom_properties, defined_name, ods_user_properties, start_tags
 from camf_excel.templates import DEFAULT_TEMPLATE, TEMPLATE_BY_DEMARCHE, list_templates
 from camf_excel.writer import SHEETS
 
@@ -262,9 +263,9 @@ def _read_book(path: Path, kind: str, data: bytes, book: CalamineWorkbook, facts
 def _template_identity(facts: PackageFacts, cells: _SheetCells, names: tuple[str, ...]) -> tuple[str, str]:
     """Return the template id and version the workbook declares: properties, else Lisez-moi."""
     if facts.kind == "ods":
-        properties = _decoded_pairs(_ODS_PROPERTY, facts.parts.get("meta.xml", b""))
+        properties = ods_user_properties(facts.parts.get("meta.xml", b""))
     else:
-        properties = _ooxml_properties(facts.parts.get("docprops/custom.xml", b""))
+        properties = custom_properties(facts.parts.get("docprops/custom.xml", b""))
     found = properties.get("camf_template_id", ""), properties.get("camf_template_version", "")
     if found[0] or README_SHEET not in names:
         return found
@@ -272,19 +273,6 @@ def _template_identity(facts: PackageFacts, cells: _SheetCells, names: tuple[str
     template_id = re.search(r"Identifiant du modèle : ([\w.-]+)", text)
     version = re.search(r"Version du modèle : ([\w.-]+)", text)
     return (template_id.group(1) if template_id else "", version.group(1) if version else "")
-
-
-_CUSTOM_PROPERTY = re.compile(rb"<property\b[^>]*\bname=\"([^\"]+)\"[^>]*>\s*<vt:\w+>([^<]*)</vt:\w+>")
-_ODS_PROPERTY = re.compile(rb"<meta:user-defined\b[^>]*\bmeta:name=\"([^\"]+)\"[^>]*>([^<]*)<")
-
-
-def _decoded_pairs(pattern: re.Pattern[bytes], xml: bytes) -> dict[str, str]:
-    return {html.unescape(name.decode("utf-8", "replace")): html.unescape(value.decode("utf-8", "replace"))
-            for name, value in pattern.findall(xml)}
-
-
-def _ooxml_properties(xml: bytes) -> dict[str, str]:
-    return _decoded_pairs(_CUSTOM_PROPERTY, xml)
 
 
 def _choose_template(raw: RawWorkbook) -> Template:
@@ -374,7 +362,7 @@ class _SheetCells:
         if self.kind == "xls":
             return None
         workbook = self.facts.parts.get(self.facts.workbook_part, b"")
-        return _ooxml_range_end(_ooxml_defined_name(workbook, REACH_NAME))
+        return _ooxml_range_end(defined_name(workbook, self.facts.workbook_part, REACH_NAME))
 
     def _ods_content(self) -> _OdsContent:
         if self._ods is None:
@@ -395,21 +383,6 @@ _COLUMN_ROW = r"\$?[A-Za-z]{1,3}\$?(\d{1,7})"
 # 'Plan d''action'!$D$4:$D$203 (Excel) and $'Plan d''action'.$D$4:.$D$203 (OpenDocument).
 _OOXML_RANGE = re.compile(rf"=?{_SHEET_REF}!{_COLUMN_ROW}(?::{_COLUMN_ROW})?")
 _ODS_RANGE = re.compile(rf"\$?{_SHEET_REF}\.{_COLUMN_ROW}(?::(?:\$?{_ANY_SHEET})?\.{_COLUMN_ROW})?")
-
-
-def _ooxml_defined_name(xml: bytes, name: str) -> str:
-    """Return the formula text of a workbook-wide defined name, else ''."""
-    for match in _defined_name(name).finditer(xml):
-        if b"localSheetId" not in match.group(1):  # a name scoped to one sheet is not the dashboard's
-            return html.unescape(match.group(2).decode("utf-8", "replace"))
-    return ""
-
-
-@functools.lru_cache(maxsize=8)
-def _defined_name(name: str) -> re.Pattern[bytes]:
-    # Only the wanted name: a generated workbook defines some sixty.
-    return re.compile(rb"<(?:\w+:)?definedName\b([^>]*\bname\s*=\s*[\"']" + re.escape(name.encode())
-                      + rb"[\"'][^>]*)>([^<]*)</(?:\w+:)?definedName\s*>", re.IGNORECASE)
 
 
 def _ooxml_range_end(text: str) -> tuple[str, int] | None:
@@ -439,7 +412,6 @@ _CELL_TAGS = (f"{{{_TABLE_NS}}}table-cell", f"{{{_TABLE_NS}}}covered-table-cell"
 _VALUE_TYPE, _FORMULA = f"{{{_OFFICE_NS}}}value-type", f"{{{_TABLE_NS}}}formula"
 _CACHED_VALUES = tuple(f"{{{_OFFICE_NS}}}{name}" for name in (
     "value", "string-value", "date-value", "time-value", "boolean-value"))
-_NAMED_RANGE = re.compile(rb"<(?:\w+:)?named-range\b([^>]*)>")
 _WALK_NEEDED = (b'value-type="error"', b"-spanned=", b"percentage", b"formula=")
 
 
@@ -464,11 +436,9 @@ def _ods_content(data: bytes) -> _OdsContent:
 
 
 def _ods_named_ranges(xml: bytes) -> dict[str, str]:
-    names = {}
-    for match in _NAMED_RANGE.finditer(xml):
-        attributes = xml_attributes(match.group(1))
-        names[attributes.get("name", "").lower()] = attributes.get("cell-range-address", "")
-    return names
+    return {html.unescape(attributes.get("table:name", "")).lower():
+            html.unescape(attributes.get("table:cell-range-address", ""))
+            for attributes in start_tags(xml, "content.xml", frozenset({"named-range"}))}
 
 
 class _OdsWalker:

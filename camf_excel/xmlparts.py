@@ -1,9 +1,11 @@
-"""XML parts read by a real parser, and edited as bytes at the offsets it reports.
+"""XML parts of a package, read by one hardened parser and edited as bytes at the offsets it reports.
 
-Expat finds each element, namespaces checked and any DTD refused as defusedxml refuses it; the
-edits then splice the part's own bytes, so untouched markup stays byte-identical and nothing
-that only looks like markup (text, CDATA sections, comments, processing instructions) can move
-an edit. Only UTF-8 parts are edited: the text inserted is UTF-8.
+Every XML part the tool reads — by the guards, the reader or the annotated copy — goes through
+`hardened_parser`: expat with any DTD refused (no entity can expand, as defusedxml refuses it).
+`scan`/`tree` find each element, namespaces checked; the edits then splice the part's own bytes,
+so untouched markup stays byte-identical and nothing that only looks like markup (text, CDATA
+sections, comments, processing instructions) can move an edit. Only UTF-8 parts are edited:
+the text inserted is UTF-8.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from camf_excel.errors import InputError
+from camf_excel.limits import DAMAGED, HOSTILE
 
-DAMAGED = "FICHIER_ENDOMMAGE"
 _CHUNK = 1 << 20
 # A start tag that expat has accepted: attribute values are consumed whole (they may hold ">").
 _START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
@@ -71,16 +73,20 @@ class Node:
         return None
 
 
-def _parser(part: str, namespaces: bool = True) -> expat.XMLParserType:
-    """Return an expat parser that reads UTF-8 only and refuses any DTD (no entity can expand).
+def hardened_parser(part: str, namespaces: bool = False, utf8_only: bool = False) -> expat.XMLParserType:
+    """Return an expat parser that refuses any DTD, naming the part (no entity can ever expand).
 
-    With namespaces, a prefix never declared makes the part malformed, as it does for Excel.
+    With namespaces, element names come as "uri local prefix" and a prefix never declared makes
+    the part malformed, as it does for Excel. With utf8_only, a part declaring another encoding
+    is refused (parts to be edited: the text inserted is UTF-8).
     """
-    parser = (expat.ParserCreate("utf-8", _SEPARATOR) if namespaces else expat.ParserCreate("utf-8"))
+    parser = expat.ParserCreate("utf-8" if utf8_only else None, _SEPARATOR if namespaces else None)
     parser.namespace_prefixes = namespaces
+    parser.buffer_text = True
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
 
     def refuse_dtd(*_: object) -> None:
-        raise InputError(f"partie « {part} » avec une déclaration DTD : refusée", DAMAGED)
+        raise InputError(f"partie « {part} » avec une déclaration DTD : refusée", HOSTILE)
 
     def check_encoding(_version: str, encoding: str | None, _standalone: int) -> None:
         if encoding is not None and encoding.lower() not in _UTF8:
@@ -89,9 +95,15 @@ def _parser(part: str, namespaces: bool = True) -> expat.XMLParserType:
 
     parser.StartDoctypeDeclHandler = refuse_dtd
     parser.EntityDeclHandler = refuse_dtd
-    parser.XmlDeclHandler = check_encoding
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    if utf8_only:
+        parser.XmlDeclHandler = check_encoding
     return parser
+
+
+def parse_error(part: str, error: expat.ExpatError) -> InputError:
+    """Return the refusal of a malformed part, in French, naming it."""
+    return InputError(f"partie « {part} » mal formée ({expat.errors.messages[error.code]}, ligne "
+                      f"{error.lineno}) : classeur endommagé", DAMAGED)
 
 
 def _written(expanded: str) -> tuple[str, str]:
@@ -110,7 +122,7 @@ def scan(data: bytes, part: str, depth: int = 1 << 30) -> Iterator[tuple[bool, N
     Elements below depth (the root is 1) are parsed but not reported. The part is fed in
     chunks so that a tall sheet is never held as a tree.
     """
-    parser = _parser(part)
+    parser = hardened_parser(part, namespaces=True, utf8_only=True)
     events: list[tuple[bool, Node]] = []
     stack: list[Node] = []
     declared: dict[str, str] = {}  # declarations of the element about to start
@@ -159,7 +171,7 @@ def scan(data: bytes, part: str, depth: int = 1 << 30) -> Iterator[tuple[bool, N
             yield from events
             events.clear()
     except expat.ExpatError as error:
-        raise InputError(f"partie « {part} » illisible (XML mal formé : {error})", DAMAGED) from error
+        raise parse_error(part, error) from error
 
 
 def tree(data: bytes, part: str, depth: int) -> Node:
@@ -187,7 +199,7 @@ def child_texts(data: bytes, parent: Node, local: str, part: str) -> list[str]:
 
 def _texts(data: bytes, node: Node, part: str, depth: int) -> list[tuple[str, list[str]]]:
     """Return (name, text pieces) of the elements at depth inside node (node is 1), in order."""
-    parser = _parser(part, namespaces=False)  # a fragment: its prefixes are declared above it
+    parser = hardened_parser(part, utf8_only=True)  # a fragment: its prefixes are declared above it
     found: list[tuple[str, list[str]]] = []
     level = 0
 
@@ -210,7 +222,7 @@ def _texts(data: bytes, node: Node, part: str, depth: int) -> list[tuple[str, li
     try:
         parser.Parse(data[node.start:node.end], True)
     except expat.ExpatError as error:
-        raise InputError(f"partie « {part} » illisible (XML mal formé : {error})", DAMAGED) from error
+        raise parse_error(part, error) from error
     return found
 
 
