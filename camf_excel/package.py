@@ -52,17 +52,19 @@ from camf_excel.xmlparts import hardened_parser, parse_error
 # --- R3-R5: package guards --------------------------------------------------------------------
 
 Position = tuple[int, int]  # 0-based row, column
+Merge = tuple[int, int, int, int]  # first row, first column, last row, last column (0-based)
 
 
 @dataclass
 class PackageFacts:
     """What the guard learnt while reading a package, so the reader need not read it again.
 
-    `sheet_parts` maps sheet names to the worksheet parts calamine reads for them;
-    `error_cells` maps a worksheet part to the positions of its cells holding an Excel error
-    (calamine reads them as '') and their text; `percent_cells` to those of its valued cells
-    shown as a percentage (calamine gives 1 for « 100 % »); `uncached_cells` to those of its
-    formulas saved without a value (calamine gives ''); `percent_styles` are the cell formats
+    `sheet_parts` maps sheet names to the worksheet parts calamine reads for them (an ODS
+    table's name to itself); `error_cells` maps a worksheet part to the positions of its cells
+    holding an error (calamine reads them as '') and their text; `percent_cells` to those of its
+    valued cells shown as a percentage (calamine gives 1 for « 100 % »); `uncached_cells` to
+    those of its formulas saved without a value (calamine gives ''); `merged_cells` to an ODS
+    table's merged ranges; `named_ranges` are an ODS's; `percent_styles` are the cell formats
     (`s`) showing a percentage; `parts` keeps the small parts that name the sheets and the
     template (and an .ods content.xml). `cells` and `text` are what calamine would build.
     """
@@ -75,6 +77,8 @@ class PackageFacts:
     error_cells: dict[str, dict[Position, str]] = field(default_factory=dict)
     percent_cells: dict[str, set[Position]] = field(default_factory=dict)
     uncached_cells: dict[str, set[Position]] = field(default_factory=dict)
+    merged_cells: dict[str, list[Merge]] = field(default_factory=dict)  # ODS (calamine gives xlsx's)
+    named_ranges: dict[str, str] = field(default_factory=dict)  # ODS, by lower-case name
     styles_part: str = ""
     percent_styles: frozenset[int] = frozenset()
     parts: dict[str, bytes] = field(default_factory=dict)
@@ -569,25 +573,37 @@ _ODS_CELLS = frozenset({"table:table-cell", "table:covered-table-cell"})
 _ODS_VALUES = ("office:value", "office:string-value", "office:date-value", "office:time-value",
                "office:boolean-value", "table:formula")
 _ODS_TEXTS = ("office:string-value", "office:date-value", "office:time-value", "table:formula")
+_ODS_CACHED = ("office:value", "office:string-value", "office:date-value", "office:time-value",
+               "office:boolean-value")
+_MAX_SPAN = 100_000
+# Cells noted per file (errors, percentages, formulas without value), repetitions included.
+MAX_NOTED_CELLS = 200_000
 
 
 class _OdsScanner(_Scanner):
-    """Follow content.xml as calamine's ODS reader does, repetitions included.
+    """Follow content.xml as calamine's ODS reader does, repetitions included, noting what the reader needs.
 
     calamine reads every table when it opens the file. For each row element it keeps the
     cells up to its last valued one (each repeated cell once per repetition), then builds the
     table's grid from A1 with every repeated row, and a second grid of formulas. Text is kept
-    once per repetition. Names are matched with their `table:` prefix, as calamine does.
+    once per repetition. Names are matched with their `table:` prefix, as calamine does. On
+    the way, each table's error cells (and their text), percentage cells, formulas saved
+    without a value and merged ranges are noted, and the named ranges.
     """
 
     def __init__(self, facts: PackageFacts) -> None:
         self.facts = facts
         self.in_table = self.in_row = False
+        self.table = ""
         self.cell_depth = 0
         self.row = self.col = self.row_repeat = self.row_end = 0
         self.cell_repeat = self.cell_text = 0
         self.cell_valued = False
         self.last_row = self.last_col = self.kept = 0
+        self.note = ""  # what the open cell may be noted as: error, percent, uncached, or ''
+        self.note_text: list[str] = []
+        self.marks: list[tuple[str, int, str]] = []  # this row's noted cells: what, column, text
+        self.budget = MAX_NOTED_CELLS
 
     def start(self, entry: zipfile.ZipInfo) -> _Parser:
         return _Parser(entry.filename, {"StartElementHandler": self._start, "EndElementHandler": self._end,
@@ -598,14 +614,21 @@ class _OdsScanner(_Scanner):
             self._inside_cell(name, attributes)
         elif not self.in_table:
             if name == "table:table":
-                self.in_table, self.row = True, 0
-                self.last_row = self.last_col = self.kept = 0
+                self._open_table(attributes.get("table:name", ""))
+            elif name == "table:named-range":
+                self.facts.named_ranges.setdefault(attributes.get("table:name", "").lower(),
+                                                   attributes.get("table:cell-range-address", ""))
         elif not self.in_row:
             if name == "table:table-row":
-                self.in_row, self.col, self.row_end = True, 0, 0
+                self.in_row, self.col, self.row_end, self.marks = True, 0, 0, []
                 self.row_repeat = _count(attributes.get("table:number-rows-repeated"))
         elif name in _ODS_CELLS:
             self._open_cell(attributes)
+
+    def _open_table(self, name: str) -> None:
+        self.in_table, self.row, self.table = True, 0, name
+        self.last_row = self.last_col = self.kept = 0
+        self.facts.sheet_parts.setdefault(name, name)  # an ODS table's facts are filed under its name
 
     def _open_cell(self, attributes: dict[str, str]) -> None:
         self.cell_depth = 1
@@ -613,6 +636,16 @@ class _OdsScanner(_Scanner):
         self.cell_valued = any(attributes.get(name) for name in _ODS_VALUES) \
             or attributes.get("office:value-type") == "string"
         self.cell_text = sum(len(attributes.get(name, "")) for name in _ODS_TEXTS)
+        self.note, self.note_text = _ods_note(attributes), []
+        self._note_merge(attributes)
+
+    def _note_merge(self, attributes: dict[str, str]) -> None:
+        rows = min(_count(attributes.get("table:number-rows-spanned")), _MAX_SPAN)
+        cols = min(_count(attributes.get("table:number-columns-spanned")), _MAX_SPAN)
+        if (rows > 1 or cols > 1) and self.budget > 0:
+            self.budget -= 1
+            self.facts.merged_cells.setdefault(self.table, []).append(
+                (self.row, self.col, self.row + rows - 1, self.col + cols - 1))
 
     def _inside_cell(self, name: str, attributes: dict[str, str]) -> None:
         if name in _ODS_CELLS:
@@ -625,6 +658,8 @@ class _OdsScanner(_Scanner):
     def _text(self, text: str) -> None:
         if self.cell_depth:
             self.cell_text += len(text)
+            if self.note and len(self.note_text) < 64:
+                self.note_text.append(text)
 
     def _end(self, name: str) -> None:
         if self.cell_depth:
@@ -641,7 +676,19 @@ class _OdsScanner(_Scanner):
         if self.cell_valued:
             self.row_end = self.col + self.cell_repeat
             self.facts.text += self.cell_text * self.cell_repeat * max(self.row_repeat, 1)
+        text = "".join(self.note_text).strip()
+        if self.note == "error":
+            self._mark("error", text[:64] or "#ERREUR")
+        elif self.note == "uncached" and not text:
+            self._mark("uncached", "")
+        elif self.note == "percent":
+            self._mark("percent", "")
         self.col += self.cell_repeat
+
+    def _mark(self, what: str, text: str) -> None:
+        """Note the open cell, once per column it is repeated over, within the budget."""
+        span = min(self.cell_repeat, max(self.budget, 0))
+        self.marks += [(what, self.col + offset, text) for offset in range(span)]
 
     def _close_row(self) -> None:
         self.in_row = False
@@ -649,8 +696,26 @@ class _OdsScanner(_Scanner):
         if self.row_end:
             self.last_row = self.row + self.row_repeat
             self.last_col = max(self.last_col, self.row_end)
+        self._note_row()
         self.row += self.row_repeat
         self._check()
+
+    def _note_row(self) -> None:
+        """File the row's noted cells once per repetition of the row, within the budget."""
+        if not self.marks:
+            return
+        times = min(self.row_repeat, 1 + max(self.budget, 0) // len(self.marks))
+        self.budget -= times * len(self.marks)
+        facts, table = self.facts, self.table
+        for row in range(self.row, self.row + times):
+            for what, col, text in self.marks:
+                if what == "error":
+                    facts.error_cells.setdefault(table, {})[(row, col)] = text
+                elif what == "percent":
+                    facts.percent_cells.setdefault(table, set()).add((row, col))
+                else:
+                    facts.uncached_cells.setdefault(table, set()).add((row, col))
+        self.marks = []
 
     def _close_table(self) -> None:
         self.in_table = False
@@ -668,6 +733,15 @@ class _OdsScanner(_Scanner):
         if self.facts.text > MAX_TEXT_BYTES:
             raise InputError(f"classeur dont le texte, une fois lu, dépasserait {MAX_TEXT_BYTES // 2**20} "
                              "Mo (cellules répétées : fichier malveillant ?)", HOSTILE)
+
+
+def _ods_note(attributes: dict[str, str]) -> str:
+    """Return what an ODS cell may be noted as: error, uncached (formula, no value or text), percent."""
+    if attributes.get("calcext:value-type") == "error":
+        return "error"
+    if "table:formula" in attributes and not any(name in attributes for name in _ODS_CACHED):
+        return "uncached"
+    return "percent" if attributes.get("office:value-type") == "percentage" else ""
 
 
 _COUNT = re.compile(r"\+?[0-9]+")

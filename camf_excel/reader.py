@@ -10,13 +10,9 @@ Nothing here interprets a value; `validation` does.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import html
 import io
 import re
-import xml.etree.ElementTree as ET
-import zipfile
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +26,8 @@ from camf_excel.files import MESSAGES, OLE2_MAGIC, check_legacy_workbook, load_i
 from camf_excel.issues import make_issue
 from camf_excel.model import Issue, Template
 from camf_excel.normalise import clean_text, fold
-from camf_excel.package import PackageFacts, check_sheet, check_zip_workbook
-from camf_excel.parts import custom_properties, defined_name, ods_user_properties, start_tags
+from camf_excel.package import Merge, PackageFacts, check_sheet, check_zip_workbook
+from camf_excel.parts import custom_properties, defined_name, ods_user_properties
 from camf_excel.templates import DEFAULT_TEMPLATE, TEMPLATE_BY_DEMARCHE, list_templates
 from camf_excel.writer import SHEETS
 
@@ -46,7 +42,6 @@ REFUSAL_CODES = {"empty": "FICHIER_VIDE", "too_big": "FICHIER_TROP_GROS",
 # The defined name the generated workbook's dashboard counts actions in (writer: plan_<key>).
 REACH_NAME = "plan_action"
 _REQUIRED_MARK = re.compile(r"\s*\*+\s*$")
-Merge = tuple[int, int, int, int]  # first row, first column, last row, last column (0-based)
 Position = tuple[int, int]  # row, column (0-based)
 _NO_KEYS: frozenset[str] = frozenset()
 
@@ -323,7 +318,6 @@ class _SheetCells:
     def __init__(self, data: bytes, book: CalamineWorkbook, facts: PackageFacts) -> None:
         self.data, self.kind, self.book, self.facts = data, facts.kind, book, facts
         self._sheets: dict[str, CalamineSheet] = {}
-        self._ods: _OdsContent | None = None
 
     def sheet(self, name: str) -> CalamineSheet:
         if name not in self._sheets:
@@ -340,34 +334,26 @@ class _SheetCells:
         Merged ranges: `merged`. A generated plan holds 200 formulas of its own (En retard),
         most without a value: only the columns read as input are worth noting.
         """
-        if self.kind == "ods":
-            found = self._ods_content().sheets.get(name) or CellFacts()
-            return CellFacts(found.errors, found.merged, _in(found.percent, columns),
-                             _in(found.uncached, columns))
-        part = self.facts.sheet_parts.get(name, "")  # the guard noted them while bounding the sheet
-        return CellFacts(dict(self.facts.error_cells.get(part, {})), [],
-                         _in(self.facts.percent_cells.get(part, set()), columns),
-                         _in(self.facts.uncached_cells.get(part, set()), columns))
+        facts = self.facts
+        part = facts.sheet_parts.get(name, "")  # the guard noted them while bounding the sheet
+        return CellFacts(dict(facts.error_cells.get(part, {})), list(facts.merged_cells.get(part, [])),
+                         _in(facts.percent_cells.get(part, set()), columns),
+                         _in(facts.uncached_cells.get(part, set()), columns))
 
     def merged(self, name: str) -> list[Merge]:
         if self.kind == "ods":
-            return self.facts_of(name).merged
+            return list(self.facts.merged_cells.get(self.facts.sheet_parts.get(name, ""), []))
         ranges = self.sheet(name).merged_cell_ranges or []
         return [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in ranges]
 
     def reach(self) -> tuple[str, int] | None:
         """Return the sheet and 0-based last row of the workbook's `plan_action` range, if declared."""
         if self.kind == "ods":
-            return _ods_range_end(self._ods_content().names.get(REACH_NAME, ""))
+            return _ods_range_end(self.facts.named_ranges.get(REACH_NAME, ""))
         if self.kind == "xls":
             return None
         workbook = self.facts.parts.get(self.facts.workbook_part, b"")
         return _ooxml_range_end(defined_name(workbook, self.facts.workbook_part, REACH_NAME))
-
-    def _ods_content(self) -> _OdsContent:
-        if self._ods is None:
-            self._ods = _ods_content(self.data)
-        return self._ods
 
 
 def _in(positions: Set[Position], columns: Set[int] | None) -> set[Position]:
@@ -399,118 +385,6 @@ def _range_end(match: re.Match[str] | None) -> tuple[str, int] | None:
     quoted, bare, first, last = match.groups()
     sheet = quoted.replace("''", "'") if quoted else bare
     return sheet, int(last or first) - 1
-
-
-# --- OpenDocument content.xml -----------------------------------------------------------------
-
-_TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
-_OFFICE_NS = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
-_CALCEXT_NS = "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"
-_MAX_SPAN = 100_000
-_MAX_MARKS = 200_000  # cells noted per file, repeated rows and columns included: memory stays bounded
-_CELL_TAGS = (f"{{{_TABLE_NS}}}table-cell", f"{{{_TABLE_NS}}}covered-table-cell")
-_VALUE_TYPE, _FORMULA = f"{{{_OFFICE_NS}}}value-type", f"{{{_TABLE_NS}}}formula"
-_CACHED_VALUES = tuple(f"{{{_OFFICE_NS}}}{name}" for name in (
-    "value", "string-value", "date-value", "time-value", "boolean-value"))
-_WALK_NEEDED = (b'value-type="error"', b"-spanned=", b"percentage", b"formula=")
-
-
-@dataclass
-class _OdsContent:
-    """What content.xml says beyond the values: each sheet's `CellFacts`, and the named ranges."""
-
-    sheets: dict[str, CellFacts] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)
-
-
-def _ods_content(data: bytes) -> _OdsContent:
-    """Read content.xml once: named ranges always, cells only when the file has any worth noting."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("content.xml") as stream:
-        xml = stream.read()
-    content = _OdsContent(names=_ods_named_ranges(xml))
-    if any(marker in xml for marker in _WALK_NEEDED):
-        # calamine read the values; a content.xml it forgave but ElementTree does not: no facts.
-        with contextlib.suppress(ET.ParseError, ValueError):
-            content.sheets = _OdsWalker().walk(xml)
-    return content
-
-
-def _ods_named_ranges(xml: bytes) -> dict[str, str]:
-    return {html.unescape(attributes.get("table:name", "")).lower():
-            html.unescape(attributes.get("table:cell-range-address", ""))
-            for attributes in start_tags(xml, "content.xml", frozenset({"named-range"}))}
-
-
-class _OdsWalker:
-    """Track the row and column of each ODS cell, counting repeated rows and columns."""
-
-    def __init__(self) -> None:
-        self.sheets: dict[str, CellFacts] = {}
-        self.facts = CellFacts()
-        self.row = self.col = 0
-        self.marks: list[tuple[str, int, str]] = []  # this row's noted cells: what, column, text
-        self.budget = _MAX_MARKS
-
-    def walk(self, xml: bytes) -> dict[str, CellFacts]:
-        for event, element in ET.iterparse(io.BytesIO(xml), events=("start", "end")):
-            tag = element.tag
-            if event == "start" and tag == f"{{{_TABLE_NS}}}table":
-                self.row, self.facts = 0, CellFacts()
-                self.sheets[element.get(f"{{{_TABLE_NS}}}name", "")] = self.facts
-            elif event == "start" and tag == f"{{{_TABLE_NS}}}table-row":
-                self.col, self.marks = 0, []
-            elif event == "end" and tag == f"{{{_TABLE_NS}}}table-row":
-                repeat = _repeat(element, "rows")
-                self._note_row(repeat)
-                self.row += repeat
-                element.clear()
-            elif event == "end" and tag in _CELL_TAGS:
-                self._cell(element)
-                self.col += _repeat(element, "columns")
-        return {name: f for name, f in self.sheets.items() if f.errors or f.merged or f.percent or f.uncached}
-
-    def _cell(self, element: ET.Element) -> None:
-        notes = _cell_notes(element)
-        if notes:  # a cell repeated over columns is that many cells
-            span = min(_repeat(element, "columns"), max(self.budget, 0))
-            self.marks += [(what, self.col + offset, text) for offset in range(span) for what, text in notes]
-        rows = min(int(element.get(f"{{{_TABLE_NS}}}number-rows-spanned", "1") or 1), _MAX_SPAN)
-        cols = min(int(element.get(f"{{{_TABLE_NS}}}number-columns-spanned", "1") or 1), _MAX_SPAN)
-        if rows > 1 or cols > 1:
-            self.facts.merged.append((self.row, self.col, self.row + rows - 1, self.col + cols - 1))
-
-    def _note_row(self, repeat: int) -> None:
-        """Note the row's cells once per repetition of the row, within the budget."""
-        if not self.marks:
-            return
-        times = min(repeat, 1 + max(self.budget, 0) // len(self.marks))
-        self.budget -= times * len(self.marks)
-        for row in range(self.row, self.row + times):
-            for what, col, text in self.marks:
-                if what == "error":
-                    self.facts.errors[(row, col)] = text
-                elif what == "percent":
-                    self.facts.percent.add((row, col))
-                else:
-                    self.facts.uncached.add((row, col))
-
-
-def _cell_notes(element: ET.Element) -> list[tuple[str, str]]:
-    """Return what to note of an ODS cell: error (and its text), percentage, formula without value."""
-    notes = []
-    if element.get(f"{{{_CALCEXT_NS}}}value-type") == "error":
-        notes.append(("error", "".join(element.itertext()).strip() or "#ERREUR"))
-    if element.get(_VALUE_TYPE) == "percentage":
-        notes.append(("percent", ""))
-    if element.get(_FORMULA) is not None and all(element.get(name) is None for name in _CACHED_VALUES) \
-            and not "".join(element.itertext()).strip():
-        notes.append(("uncached", ""))
-    return notes
-
-
-def _repeat(element: ET.Element, what: str) -> int:
-    value = element.get(f"{{{_TABLE_NS}}}number-{what}-repeated", "1")
-    return int(value) if value.isdigit() and len(value) < 8 else 1
 
 
 # --- Identification ---------------------------------------------------------------------------

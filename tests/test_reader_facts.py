@@ -86,3 +86,26 @@ def test_reader__resaved_by_libreoffice__same_facts(typed: Path, tmp_path: Path)
     assert _found(saved) == expected
     assert _found(ods) == expected
     assert [a["avancement"] for a in check_workbook(ods, today=TODAY).actions[1:3]] == [100.0, 50.0]
+
+
+def _broken_and_merged(path: Path) -> Path:
+    """An error typed into Avancement by a formula, and Champ merged over three actions."""
+    book = openpyxl.load_workbook(path)
+    plan = book[PLAN]
+    plan["M8"] = "=1/0"
+    plan.merge_cells("B10:B12")
+    book.save(path)
+    return path
+
+
+@needs_libreoffice
+def test_reader__ods_errors_and_merged_cells__found_where_the_xlsx_has_them(tmp_path: Path) -> None:
+    source = _broken_and_merged(filled_workbook(tmp_path / "casse.xlsx"))
+    saved = convert_many([source], tmp_path / "xlsx", "xlsx")[source]
+    ods = convert_many([source], tmp_path / "ods", "ods")[source]
+    wanted = ("CELLULE_ERREUR", "CELLULES_FUSIONNEES")
+
+    def found(path: Path) -> list[tuple[str, str]]:
+        return sorted((i.code, i.cell) for i in check_workbook(path, today=TODAY).issues if i.code in wanted)
+
+    assert found(saved) == found(ods) == [("CELLULES_FUSIONNEES", "B10"), ("CELLULE_ERREUR", "M8")]
