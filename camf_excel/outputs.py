@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from camf_excel.errors import InputError, OutputExistsError
 
 
@@ -115,38 +117,25 @@ LOCK_SUFFIX = ".camf-verrou"
 
 @contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
-    """Hold a lock file beside folder while writing into it; refuse when another live run holds it."""
-    lock = folder.with_name(f".{folder.name}{LOCK_SUFFIX}")
-    for _attempt in range(2):
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _allowed(0o666))
-        except FileExistsError:
-            owner = _lock_owner(lock)
-            if owner is not None and _alive(owner):
-                raise OutputExistsError(f"Une autre exécution de camf-excel (processus {owner}) écrit en "
-                                        f"ce moment dans {folder} : attendez qu'elle finisse, puis "
-                                        "relancez.") from None
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()  # left by a run that was killed
-            continue
-        with os.fdopen(descriptor, "w") as stream:
-            stream.write(str(os.getpid()))
-        break
-    else:
-        raise OutputExistsError(f"Le verrou {lock} n'a pas pu être pris : relancez.")
+    """Hold an OS lock beside folder while writing into it; refuse when another run holds it.
+
+    The operating system releases the lock when its process ends, killed or not: a lock is
+    never stale. (The empty lock file may stay beside the folder: removing it while another
+    run opens it would let a third run take a second lock.)
+    """
+    lock = FileLock(folder.with_name(f".{folder.name}{LOCK_SUFFIX}"), timeout=0, mode=_allowed(0o666))
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputExistsError(f"Une autre exécution de camf-excel écrit en ce moment dans {folder} : "
+                                "attendez qu'elle finisse, puis relancez.") from None
+    except OSError as error:
+        raise InputError(f"Impossible d'écrire dans {folder.parent} : dossier protégé ou en lecture "
+                         f"seule ({error.strerror or error}).") from error
     try:
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
-
-
-def _lock_owner(lock: Path) -> int | None:
-    try:
-        text = lock.read_text(encoding="ascii", errors="replace").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+        lock.release()
 
 
 def _alive(pid: int) -> bool:
