@@ -11,6 +11,7 @@ from pathlib import Path
 from camf_excel.errors import InputError
 from camf_excel.files import RefusedInputError, read_regular
 from camf_excel.limits import MAX_CSV_FIELD_CHARS, MAX_INPUT_BYTES, french_number
+from camf_excel.workers import Failure, run_isolated
 
 # --- CSV (plans, organisations, territories) --------------------------------------------------
 
@@ -33,11 +34,40 @@ def read_csv_rows(path: Path) -> list[list[str]]:
     first_line = text.split("\n", 1)[0]
     delimiter = max(";,\t", key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[list[str]] = []
+    start = 1  # the line the record being read begins on: where a person looks for the problem
     try:
         with _csv_field_limit(MAX_CSV_FIELD_CHARS):
-            return [list(row) for row in reader]
+            for row in reader:
+                rows.append(list(row))
+                start = reader.line_num + 1
     except csv.Error as error:
-        raise InputError(f"{path.name}, ligne {reader.line_num} : {_csv_problem(error)}") from error
+        raise InputError(f"{path.name}, ligne {start} : {_csv_problem(error)}") from error
+    return rows
+
+
+def read_csv_rows_isolated(path: Path) -> list[list[str]]:
+    """`read_csv_rows` in a child process with the memory and time caps of every file from outside.
+
+    For the run's own CSV inputs (organisations, territories), read in the main process; a
+    plan's CSV is already read inside its worker.
+    """
+    path = Path(path)
+    for _, outcome in run_isolated(_read_csv_task, [(path,)], jobs=1):
+        if isinstance(outcome, Failure):
+            raise InputError(f"{path.name} : {outcome.reason}")
+        if isinstance(outcome, str):
+            raise InputError(outcome)
+        return list(outcome)
+    raise InputError(f"{path.name} : lecture impossible")
+
+
+def _read_csv_task(path: Path) -> list[list[str]] | str:
+    """Return the rows, or the refusal's message (an InputError does not cross back whole)."""
+    try:
+        return read_csv_rows(path)
+    except InputError as error:
+        return str(error)
 
 
 def _csv_text(path: Path) -> str:

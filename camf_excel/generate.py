@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from camf_excel.csvfiles import read_csv_rows_isolated
 from camf_excel.errors import CamfError, InputError
 from camf_excel.model import ENTRY_YEARS, Template
 from camf_excel.normalise import clean_text, fold, parse_date, parse_integer, parse_list_value
@@ -144,24 +143,16 @@ class BatchResult:
 
 
 def read_organisations(path: Path) -> list[dict[str, str]]:
-    """Read ORGS.csv (UTF-8 with or without BOM, or Windows-1252; comma or semicolon)."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise InputError(f"Fichier des organisations illisible : {path} ({error.strerror}).") from error
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-    first_line = text.split("\n", 1)[0]
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=max(";,\t", key=first_line.count))
-    fields = [fold(name).replace(" ", "_") for name in reader.fieldnames or []]
+    """Read ORGS.csv as every CSV input is read (`csvfiles`), in a capped child process."""
+    rows = read_csv_rows_isolated(path)
+    fields = [fold(name).replace(" ", "_") for name in (rows[0] if rows else [])]
     if "organisation" not in fields:
         raise InputError(f"{path} : colonne « organisation » absente (colonnes attendues : "
                          "organisation, type, code_geo, mrc, region, demarche, annee_debut, "
                          "annee_fin, periode…, plan).")
-    reader.fieldnames = fields
-    return [{k: clean_text(v) for k, v in row.items() if k} for row in reader]
+    # Blank rows are kept (and skipped by the batch) so that each row keeps its line number.
+    return [{key: clean_text(value) for key, value in zip(fields, row, strict=False) if key}
+            for row in rows[1:]]
 
 
 @dataclass(frozen=True)
@@ -215,6 +206,8 @@ def _prepare_jobs(rows: list[dict[str, str]], output_dir: Path, plans_dir: str |
                   result: BatchResult) -> list[_Job]:
     jobs, taken = [], set()
     for line, row in enumerate(rows, start=2):
+        if not any(row.values()):
+            continue  # a blank line, or one Excel exported as ;;;;
         organisation = row.get("organisation") or "(sans nom)"
         try:
             plan_name = row.pop("plan", "")
