@@ -47,6 +47,8 @@ from camf_excel.parts import (
     read_relationships,
     sheet_entries,
 )
+from camf_excel.xlsb import RELATIONSHIPS as XLSB_RELATIONSHIPS
+from camf_excel.xlsb import check_xlsb
 from camf_excel.xmlparts import hardened_parser, parse_error
 
 # --- R3-R5: package guards --------------------------------------------------------------------
@@ -161,7 +163,9 @@ class _PackageGuard:
         # before it can fail), then xlsb, then ods, on the same bytes.
         xlsx = self._ooxml() if ROOT_RELATIONSHIPS in self.by_key else False
         ods = self._ods() if self._ods_mimetype() else False
-        self.facts.kind = self._reader(xlsx, "xl/_rels/workbook.bin.rels" in self.by_name, ods)
+        self.facts.kind = self._reader(xlsx, XLSB_RELATIONSHIPS in self.by_name, ods)
+        if self.facts.kind == "xlsb":
+            check_xlsb(self._binary_part)
         for entry in self.entries:  # every other XML part: no DTD, CRC-32 checked
             if part_key(entry.filename) not in self.done and part_key(entry.filename).endswith(_XML_SUFFIXES):
                 self._read(entry)
@@ -218,6 +222,15 @@ class _PackageGuard:
         if contents is not None:
             contents[entry.filename] = data
         return data
+
+    def _binary_part(self, name: str) -> bytes | None:
+        """Return a part of an .xlsb by its exact name, as calamine opens it (None if absent)."""
+        entry = self.by_name.get(name)
+        if entry is None:
+            return None
+        if name.endswith(_XML_SUFFIXES):
+            return self._keep(name)
+        return self._read(entry, keep=True, xml=False)
 
     def _keep(self, key: str) -> bytes:
         """Return a small part calamine or the reader parses (b'' if absent or too large)."""

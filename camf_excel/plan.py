@@ -28,6 +28,7 @@ from camf_excel.reader import (
     guard_workbook,
     header_score,
     open_workbook,
+    sheet_rows,
 )
 from camf_excel.rules import Context, run_rules
 from camf_excel.validation import read_cell
@@ -193,8 +194,8 @@ def _read_spreadsheet(path: Path, kind: str, data: bytes) -> tuple[list[list[obj
         book = open_workbook(data)
         names = book.sheet_names
         chosen = next((n for n in names if fold(n) in PLAN_SHEET_NAMES), names[0])
-        rows = book.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
-    except (CalamineError, ValueError, IndexError, OSError) as error:
+        rows = sheet_rows(book, chosen)
+    except (CalamineError, InputError, ValueError, IndexError, OSError) as error:
         raise PlanError(str(path), [f"classeur illisible ou endommagé ({str(error)[:160]}) : ouvrez-le et "
                                     "enregistrez-le de nouveau en .xlsx"]) from error
-    return [list(r) for r in rows], chosen
+    return rows, chosen

@@ -10,10 +10,11 @@ Nothing here interprets a value; `validation` does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from xlsxwriter.utility import xl_range, xl_rowcol_to_cell
 from camf_excel.errors import InputError
 from camf_excel.files import MESSAGES, OLE2_MAGIC, check_legacy_workbook, load_input
 from camf_excel.issues import make_issue
+from camf_excel.limits import DAMAGED
 from camf_excel.model import Issue, Template
 from camf_excel.normalise import clean_text, fold
 from camf_excel.package import Merge, PackageFacts, check_sheet, check_zip_workbook
@@ -228,7 +230,31 @@ def open_workbook(data: bytes) -> CalamineWorkbook:
 
     Call it on bytes a guard (`guard_workbook`) has checked: calamine aborts on some others.
     """
-    return CalamineWorkbook.from_filelike(io.BytesIO(data))
+    with calamine_failures():
+        return CalamineWorkbook.from_filelike(io.BytesIO(data))
+
+
+def sheet_rows(book: CalamineWorkbook, name: str) -> list[list[object]]:
+    """Return a sheet's rows from A1, as calamine reads them."""
+    with calamine_failures():
+        return [list(r) for r in book.get_sheet_by_name(name).to_python(skip_empty_area=False)]
+
+
+@contextlib.contextmanager
+def calamine_failures() -> Iterator[None]:
+    """Turn a Rust panic inside calamine into the refusal of a damaged file.
+
+    python-calamine raises a panic (an odd .xlsb: a sheet whose relationship is missing) as
+    pyo3's PanicException, a BaseException no `except Exception` catches, and whose class
+    cannot be imported before it is first raised: it is recognised by name.
+    """
+    try:
+        yield
+    except BaseException as error:
+        if type(error).__name__ != "PanicException":
+            raise
+        raise InputError(f"classeur incohérent, le lecteur s'est arrêté ({str(error)[:120]}) : classeur "
+                         "endommagé", DAMAGED) from None
 
 
 def _unreadable(error: Exception) -> str:
@@ -322,11 +348,14 @@ class _SheetCells:
     def sheet(self, name: str) -> CalamineSheet:
         if name not in self._sheets:
             check_sheet(self.facts, name)  # a sheet left for later is bounded before calamine reads it
-            self._sheets[name] = self.book.get_sheet_by_name(name)
+            with calamine_failures():
+                self._sheets[name] = self.book.get_sheet_by_name(name)
         return self._sheets[name]
 
     def rows(self, name: str) -> list[list[object]]:
-        return [list(r) for r in self.sheet(name).to_python(skip_empty_area=False)]
+        sheet = self.sheet(name)
+        with calamine_failures():
+            return [list(r) for r in sheet.to_python(skip_empty_area=False)]
 
     def facts_of(self, name: str, columns: Set[int] | None = None) -> CellFacts:
         """Return the sheet's error cells, and its percentage and formula cells in `columns` (all if None).
@@ -343,7 +372,9 @@ class _SheetCells:
     def merged(self, name: str) -> list[Merge]:
         if self.kind == "ods":
             return list(self.facts.merged_cells.get(self.facts.sheet_parts.get(name, ""), []))
-        ranges = self.sheet(name).merged_cell_ranges or []
+        sheet = self.sheet(name)
+        with calamine_failures():
+            ranges = sheet.merged_cell_ranges or []
         return [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in ranges]
 
     def reach(self) -> tuple[str, int] | None:

@@ -9,8 +9,10 @@ every pending future of a ProcessPoolExecutor.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -58,7 +60,22 @@ def _cap_memory(budget: int) -> None:
         return
 
 
+def _quiet() -> None:
+    """Keep a worker's own messages off the person's terminal, and Ctrl-C to the parent.
+
+    What a library prints as it fails (a Rust panic's message and backtrace, an abort) is not
+    for the person: the parent names the file and the reason. The parent handles Ctrl-C and
+    stops its workers; a worker that also got it would print a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+
+
 def _serve(connection: Connection, function: Callable[..., Any], budget: int) -> None:
+    _quiet()
     _cap_memory(budget)
     while True:
         task = connection.recv()
@@ -69,7 +86,9 @@ def _serve(connection: Connection, function: Callable[..., Any], budget: int) ->
             result: Any = function(*args)
         except MemoryError:
             result = Failure("mémoire insuffisante pour lire ce fichier (trop volumineux ou malveillant)")
-        except Exception as error:  # the file is reported; the worker must live on
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as error:  # the file is reported; the worker must live on (a Rust panic too)
             result = Failure(f"erreur inattendue du lecteur ({error.__class__.__name__})")
         connection.send((index, result))
 

@@ -342,3 +342,75 @@ def csv_undefined_bytes() -> bytes:
 
 
 NON_UTF8_NAME = b"Sainte-Th\xe8cle.xlsx"  # Latin-1 é: a Windows zip unpacked on Linux
+
+
+# --- Excel binary (.xlsb): BIFF12 records ----------------------------------------------------------
+
+def _biff12(kind: int, data: bytes = b"") -> bytes:
+    """One record: its type and size each on 7-bit bytes, low first (MS-XLSB 2.1.4)."""
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                return bytes(out)
+    return varint(kind) + varint(len(data)) + data
+
+
+def _wide(text: str) -> bytes:
+    return struct.pack("<I", len(text)) + text.encode("utf-16-le")
+
+
+def xlsb_row(row: int) -> bytes:
+    return _biff12(0x0000, struct.pack("<IIHBBB", row, 0, 0x0118, 0, 0, 0) + struct.pack("<I", 0))
+
+
+def xlsb_number(col: int, value: float = 1.0) -> bytes:
+    return _biff12(0x0005, struct.pack("<IId", col, 0, value))
+
+
+def xlsb_shared(col: int, index: int) -> bytes:
+    return _biff12(0x0007, struct.pack("<III", col, 0, index))
+
+
+def xlsb(*cells: bytes, shared: tuple[str, ...] = (), relation: str = "rId1") -> bytes:
+    """Return a one-sheet .xlsb whose sheet holds the given row and cell records."""
+    content_types = (
+        '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="bin" ContentType="application/vnd.ms-excel.sheet.binary.macroEnabled.main"/>'
+        '</Types>')
+    root = (f'<Relationships xmlns="{RELATIONSHIPS}"><Relationship Id="rId1" '
+            f'Type="{OFFICE}/officeDocument" Target="xl/workbook.bin"/></Relationships>')
+    relationships = (f'<Relationships xmlns="{RELATIONSHIPS}"><Relationship Id="rId1" '
+                     f'Type="{OFFICE}/worksheet" Target="worksheets/sheet1.bin"/></Relationships>')
+    workbook = (_biff12(0x0083) + _biff12(0x008F)
+                + _biff12(0x009C, struct.pack("<II", 0, 1) + _wide(relation) + _wide("Feuil1"))
+                + _biff12(0x0090) + _biff12(0x0084))
+    sheet = (_biff12(0x0081) + _biff12(0x0094, struct.pack("<IIII", 0, 0, 0, 0)) + _biff12(0x0091)
+             + b"".join(cells) + _biff12(0x0092) + _biff12(0x0082))
+    parts = {"[Content_Types].xml": content_types.encode(), "_rels/.rels": root.encode(),
+             "xl/_rels/workbook.bin.rels": relationships.encode(), "xl/workbook.bin": workbook,
+             "xl/worksheets/sheet1.bin": sheet}
+    if shared:
+        parts["xl/sharedStrings.bin"] = (_biff12(0x009F, struct.pack("<II", len(shared), len(shared)))
+                                         + b"".join(_biff12(0x0013, b"\x00" + _wide(text)) for text in shared)
+                                         + _biff12(0x00A0))
+    return zip_package(parts)
+
+
+def xlsb_far_cell() -> bytes:
+    """A1 and a cell at the last row and a column four billion wide: a grid beyond any memory."""
+    return xlsb(xlsb_row(0), xlsb_number(0), xlsb_row(1_048_575), xlsb_number(4_000_000_000))
+
+
+def xlsb_shared_string_amplification(cells: int = 40_000, length: int = 1_000) -> bytes:
+    """One 1,000-character shared string shown in 40,000 cells: 120 MB of text from a small file."""
+    rows = b"".join(xlsb_row(row) + xlsb_shared(0, 0) for row in range(cells))
+    return xlsb(rows, shared=("x" * length,))
+
+
+def xlsb_missing_relationship() -> bytes:
+    """A sheet whose relationship id is absent: calamine panics (a Rust panic, not an error)."""
+    return xlsb(xlsb_row(0), xlsb_number(0), relation="rId9")

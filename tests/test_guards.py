@@ -44,6 +44,9 @@ REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
     "xls-loin.xls": (hostile.xls_far_cell, DANGEROUS),
     "xls-dimensions.xls": (hostile.xls_dimensions_bomb, DANGEROUS),
     "xls-textes-partages.xls": (hostile.xls_shared_string_amplification, DANGEROUS),
+    "xlsb-loin.xlsb": (hostile.xlsb_far_cell, DANGEROUS),
+    "xlsb-textes-partages.xlsb": (hostile.xlsb_shared_string_amplification, DANGEROUS),
+    "xlsb-relation-absente.xlsb": (hostile.xlsb_missing_relationship, DAMAGED),
     "chiffre.xlsx": (hostile.encrypted_ooxml, PROTECTED),
     **{f"chiffre-{kind}.xls": (partial(hostile.encrypted_xls, kind), PROTECTED)
        for kind in ("xor", "rc4", "cryptoapi", "biff5_xor")},
@@ -53,6 +56,8 @@ READ: dict[str, tuple[Callable[[], bytes], str]] = {
     "xlsx-nomme.ods": (hostile.xlsx, "xlsx"),
     "fin-libreoffice.ods": (hostile.ods_libreoffice_tail, "ods"),
     "sans-extension": (hostile.xlsx, "xlsx"),
+    "binaire.xlsb": (partial(hostile.xlsb, hostile.xlsb_row(0), hostile.xlsb_number(0),
+                             hostile.xlsb_shared(1, 0), shared=("Parc",)), "xlsb"),
     "ancien.xls": (partial(hostile.xls_workbook, hostile.xls_number(0, 0), hostile.xls_shared(1, 2, 0),
                            shared=("Parc",)), "xls"),
     os.fsdecode(hostile.NON_UTF8_NAME): (hostile.xlsx, "xlsx"),
