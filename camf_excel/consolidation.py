@@ -11,14 +11,27 @@ else same name and type) and one période are a conflict. The one kept is the on
 the later template version, then the file name that comes last in alphabetical order (names
 usually end with a date or a version number). The others are set aside: listed in Sources with
 the reason, their rows counted as rejected, a CLASSEUR_MIS_DE_COTE issue on each.
+
+Period rule (DOMAIN §6): with `periode`, that période's workbooks are reported; without, each
+organisation's latest. The others are « autre période » in Sources and give the change since the
+previous période. The période is chosen before conflicts are resolved: no file is set aside for
+one that is not reported. Every table where rows of several périodes meet has a période column,
+and the Summary says which périodes are reported (`periodes`, text, in the synthesis and
+champs tables, whose rows gather several workbooks).
+
+Completeness (DOMAIN §6): an expected organisation is non_recu, recu_illisible (a file that could
+not be read, attributed to it by its file name), recu_non_rempli, recu_avec_erreurs or
+recu_valide. MRC workbooks are counted apart from those of municipalities.
 """
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
+import numbers
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +41,7 @@ from camf_excel.batch import Progress, actions_frame, check_files, issues_frame
 from camf_excel.errors import CamfError
 from camf_excel.figures import Figures, compute_figures, has_action
 from camf_excel.issues import make_issue, path_text
-from camf_excel.model import ERROR, Issue, Template
+from camf_excel.model import ERROR, PLAUSIBLE_YEARS, Issue, Template
 from camf_excel.normalise import clean_text, fold
 from camf_excel.reader import IDENT_SHEET, version_key
 from camf_excel.templates import DEFAULT_TEMPLATE, load_template
@@ -38,6 +51,7 @@ from camf_excel.territories import (
     TerritoryIndex,
     load_territories,
     name_key,
+    name_words,
     pad_code,
     region_label,
 )
@@ -50,8 +64,9 @@ CONSOLIDATED, SET_ASIDE, OTHER_PERIOD, REFUSED, IGNORED = (
 SOURCE_COLUMNS = ("source_file", "statut", "motif", "format", "octets", "sha256", "template_id",
                   "template_version", "organisation", "code_geo", "periode", "date_maj_fichier",
                   "lignes_lues", "lignes_consolidees", "lignes_rejetees", "erreurs", "avertissements")
+# `type` (Municipalité | MRC) comes late: the older columns keep their places for positional readers.
 COMPLETENESS_COLUMNS = ("code_geo", "organisation", "mrc", "region", "recu", "etat", "source_file",
-                        "periode", "courriel", "attendu", "remarque")
+                        "periode", "courriel", "type", "attendu", "remarque")
 # Completeness states (DOMAIN §6): a workbook counts as a report only once filled.
 NOT_RECEIVED, UNREADABLE, NOT_FILLED, WITH_ERRORS, VALID = (
     "non_recu", "recu_illisible", "recu_non_rempli", "recu_avec_erreurs", "recu_valide")
@@ -61,6 +76,7 @@ OBSTACLE_COLUMNS = ("organisation", "mrc", "region", "periode", "action_id", "ch
 SUCCESS_COLUMNS = ("organisation", "mrc", "region", "periode", "action_id", "champ", "action", "statut",
                    "commentaires", "source_file", "source_row")
 NO_STATUS = "sans_statut"
+NO_PERIOD = "non indiquée"
 
 
 @dataclass(frozen=True)
@@ -79,11 +95,21 @@ class Summary:
     expected: int | None
     received: int | None
     filled: int | None = None
+    unreadable: int | None = None  # expected organisations whose only file could not be read
+    periods: tuple[int, ...] = ()  # the périodes reported (those of the consolidated workbooks)
+    requested_period: int | None = None  # --periode, when given
+    municipal_workbooks: int = 0  # consolidated workbooks of municipalities (every one not an MRC's)
+    mrc_workbooks: int = 0  # consolidated workbooks of MRCs, counted apart
 
     @property
     def complete(self) -> bool:
         """Tell whether every file found was consolidated, with every row it holds."""
         return not (self.files_refused or self.files_set_aside)
+
+    @property
+    def periods_label(self) -> str:
+        """The périodes reported, as a person reads them: « 2026 », « 2025, 2026 »."""
+        return periods_text(self.periods)
 
 
 @dataclass(frozen=True)
@@ -144,14 +170,10 @@ def consolidate(paths: Sequence[str | Path], territories: str | Path | Sequence[
     for source in sources:
         _identify(source, index, extra_issues)
     readable = [s for s in sources if s.result.readable]
-    extra_issues += _resolve_conflicts(readable)
-    winners = [s for s in readable if s.status == CONSOLIDATED]
-    if periode is not None:
-        for source in winners:
-            if source.periode != periode:
-                source.status, source.reason = OTHER_PERIOD, f"période {source.periode}, autre que {periode}"
-    kept = [s for s in winners if s.status == CONSOLIDATED]
-    return _tables(run.issues, extra_issues, sources, kept, winners, run.skipped, reference, periode)
+    _choose_periods(readable, periode)
+    extra_issues += _resolve_conflicts([s for s in readable if s.status == CONSOLIDATED])
+    kept = [s for s in readable if s.status == CONSOLIDATED]
+    return _tables(run.issues, extra_issues, sources, kept, readable, run.skipped, reference, periode)
 
 
 def _reference(territories: str | Path | Sequence[Territory] | None) -> tuple[Territory, ...] | None:
@@ -170,6 +192,10 @@ def _identify(source: _Source, index: TerritoryIndex | None, issues: list[Issue]
     if not result.readable:
         source.status = REFUSED
         source.reason = result.issues[0].message if result.issues else "fichier illisible"
+        if index is not None:
+            source.match = index.match_file_name(Path(result.file).name)
+            if source.match.territory is not None:
+                source.identity = {"type": _type_label(source.match.level), **_official(source.match)}
         return
     ident = result.identification
     identity = {key: ident.get(key) for key in ("organisation", "type", "code_geo", "mrc", "region",
@@ -179,13 +205,38 @@ def _identify(source: _Source, index: TerritoryIndex | None, issues: list[Issue]
         source.match = index.match(ident.get("organisation"), ident.get("code_geo"), ident.get("mrc"),
                                    ident.get("type"))
         _report_match(source, issues)
-        territory = source.match.territory
-        if territory is not None:
-            identity.update(mrc=territory.mrc, region=territory.region or identity["region"])
-            if source.match.level == "municipalite":
-                identity["code_geo"] = territory.code_geo
+        if source.match.territory is not None:
+            identity.update(_official(source.match))
     source.identity = identity
     source.key = _organisation_key(source)
+
+
+def _official(match: Match) -> dict[str, object]:
+    """The reference's names of a matched territory: they replace the file's spellings everywhere."""
+    territory = match.territory
+    if territory is None:
+        return {}
+    names: dict[str, object] = {"mrc": territory.mrc}
+    if territory.region:
+        names["region"] = territory.region
+    if match.level == "mrc":
+        names["organisation"] = territory.mrc
+    else:
+        names.update(organisation=territory.organisation, code_geo=territory.code_geo)
+    return names
+
+
+@functools.lru_cache(maxsize=2)
+def _type_label(level: str) -> str:
+    """The type list's label (template data) of a territory matched at this level."""
+    items = load_template(DEFAULT_TEMPLATE).lists["type"].items
+    mrc = next(item for item in items if fold(item) == "mrc")
+    return mrc if level == "mrc" else next(item for item in items if item != mrc)
+
+
+def _is_mrc(source: _Source) -> bool:
+    matched_mrc = source.match is not None and source.match.level == "mrc"
+    return matched_mrc or fold(source.identity.get("type")) == "mrc"
 
 
 def _report_match(source: _Source, issues: list[Issue]) -> None:
@@ -230,6 +281,53 @@ def _precedence(source: _Source) -> tuple[object, ...]:
             Path(result.file).name, result.file)
 
 
+def _period_rank(periode: object) -> tuple[int, int]:
+    """Order périodes: a year above no year (a file without période is never the latest over one)."""
+    year = _year(periode)
+    return (0, 0) if year is None else (1, year)
+
+
+def _year(value: object) -> int | None:
+    if isinstance(value, bool) or value is None or value is pd.NA:
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else None
+
+
+def _period_name(periode: object) -> str:
+    year = _year(periode)
+    return NO_PERIOD if year is None else str(year)
+
+
+def periods_text(periods: Iterable[object]) -> str:
+    """Return the périodes of some rows as a person reads them: « 2025, 2026 », « non indiquée »."""
+    years = [_year(v) for v in periods]
+    texts = [str(year) for year in sorted({year for year in years if year is not None})]
+    if None in years:
+        texts.append(NO_PERIOD)
+    return ", ".join(texts)
+
+
+def _choose_periods(sources: Sequence[_Source], periode: int | None) -> None:
+    """Mark « autre période » the files not reported: not of the période asked, else not their latest."""
+    if periode is not None:
+        for source in sources:
+            if source.periode != periode:
+                source.status = OTHER_PERIOD
+                source.reason = f"période {_period_name(source.periode)}, autre que {periode}"
+        return
+    latest: dict[tuple[str, ...], tuple[int, int]] = {}
+    for source in sources:
+        latest[source.key] = max(latest.get(source.key, (0, 0)), _period_rank(source.periode))
+    for source in sources:
+        newest = latest[source.key]
+        if _period_rank(source.periode) < newest:
+            source.status = OTHER_PERIOD
+            source.reason = (f"période {_period_name(source.periode)} : la période la plus récente de "
+                             f"l'organisation, {newest[1]}, est celle consolidée")
+
+
 def _resolve_conflicts(sources: Sequence[_Source]) -> list[Issue]:
     """Keep one workbook per organisation and période; set the others aside, each with an issue."""
     groups: dict[tuple[object, ...], list[_Source]] = collections.defaultdict(list)
@@ -262,16 +360,17 @@ def _why_kept(kept: _Source, loser: _Source) -> str:
 # --- tables -------------------------------------------------------------------------------------
 
 def _tables(read_issues: list[Issue], extra_issues: list[Issue], sources: list[_Source],
-            kept: list[_Source], winners: list[_Source], skipped: Sequence[Skipped],
+            kept: list[_Source], readable: list[_Source], skipped: Sequence[Skipped],
             reference: tuple[Territory, ...] | None, periode: int | None) -> Consolidation:
+    """Build every table from the files' fates (`readable` gives the previous périodes)."""
     template = load_template(DEFAULT_TEMPLATE)
     statuses = template.lists["statut"].items
     actions = _actions(kept)
-    organisations = _organisations(kept, winners, statuses, template.realised_status)
-    completeness = _completeness(kept, reference)
+    organisations = _organisations(kept, readable, statuses, template.realised_status)
+    completeness = _completeness(sources, reference, periode)
     issues = issues_frame([*read_issues, *extra_issues])
     source_table = _sources(sources, skipped, issues)
-    summary = _summary(sources, skipped, completeness, reference is not None)
+    summary = _summary(sources, skipped, completeness, reference is not None, periode)
     integers = {c.key for c in template.columns if c.kind == "integer"} | _INTEGER_KEYS
     actions, organisations, completeness = (_nullable_integers(f, integers)
                                             for f in (actions, organisations, completeness))
@@ -334,11 +433,11 @@ def figure_columns(figures: Figures, statuses: Sequence[str]) -> dict[str, objec
     return columns
 
 
-def _organisations(kept: Sequence[_Source], winners: Sequence[_Source], statuses: Sequence[str],
+def _organisations(kept: Sequence[_Source], readable: Sequence[_Source], statuses: Sequence[str],
                    realised: str) -> pd.DataFrame:
     """One row per consolidated workbook: counts, shares, budget, last update, issues, change."""
     by_key: dict[tuple[str, ...], list[_Source]] = collections.defaultdict(list)
-    for source in winners:
+    for source in readable:
         by_key[source.key].append(source)
     rows = []
     for source in kept:
@@ -374,13 +473,15 @@ def _template(result: WorkbookResult) -> Template:
 
 
 def _change(source: _Source, same_organisation: Sequence[_Source], realised: str) -> dict[str, object]:
-    """Compare with the organisation's previous période, when its workbook was read too."""
-    current = source.periode
-    earlier = [s for s in same_organisation if isinstance(s.periode, int) and isinstance(current, int)
-               and s.periode < current]
+    """Compare with the organisation's previous période, when a workbook of it was read too.
+
+    Of two workbooks of that période, the one the conflict rule would keep is compared.
+    """
+    current = _period_rank(source.periode)
+    earlier = [s for s in same_organisation if (1, 0) <= _period_rank(s.periode) < current]
     if not earlier:
         return {"periode_precedente": None, "nouvellement_realisees": None, "nouvellement_en_retard": None}
-    previous = max(earlier, key=lambda s: s.periode if isinstance(s.periode, int) else 0)
+    previous = max(earlier, key=lambda s: (_period_rank(s.periode), _precedence(s)))
     before = {clean_text(a.get("action_id")): a for a in previous.result.actions if a.get("action_id")}
 
     def newly(test: Callable[[Mapping[str, object]], bool]) -> int:
@@ -398,33 +499,48 @@ def _champs(kept: Sequence[_Source], statuses: Sequence[str], template: Template
     for source in kept:
         for action in source.result.actions:
             by_champ[action.get("champ") or "(sans champ)"].append({**action, "periode": source.periode})
-    rows = [{"champ": champ, **figure_columns(compute_figures(group, None, template), statuses)}
+    rows = [{"champ": champ, "periodes": periods_text({a["periode"] for a in group}),
+             **figure_columns(compute_figures(group, None, template), statuses)}
             for champ, group in by_champ.items()]
-    frame = pd.DataFrame(rows, columns=["champ", "actions", *(status_key(s) for s in statuses), NO_STATUS,
-                                        "pct_realisees", "en_retard", "avancement_moyen"])
+    frame = pd.DataFrame(rows, columns=["champ", "periodes", "actions", *(status_key(s) for s in statuses),
+                                        NO_STATUS, "pct_realisees", "en_retard", "avancement_moyen"])
     return frame.sort_values(["actions", "champ"], ascending=[False, True], kind="stable", ignore_index=True)
 
 
 def _synthesis(organisations: pd.DataFrame, completeness: pd.DataFrame, by: list[str],
                statuses: Sequence[str], realised: str) -> pd.DataFrame:
-    """Organisations grouped by MRC (or région): counts summed, shares recomputed, expected vs received."""
+    """Workbooks grouped by MRC (or région): counts summed, shares recomputed, expected vs received.
+
+    `organisations` counts the municipalities' workbooks, `classeurs_mrc` the MRCs' own, apart;
+    `periodes` names the périodes that meet in the row (« 2025, 2026 »).
+    """
     count_columns = ["actions", *(status_key(s) for s in statuses), NO_STATUS, "en_retard", "erreurs"]
-    frame = organisations.assign(**{key: organisations[key].fillna("(non précisée)") for key in by})
+    frame = organisations.assign(**{key: organisations[key].fillna("(non précisée)") for key in by},
+                                 _mrc=organisations["type"].map(fold) == "mrc")
+    frame = frame.assign(_municipal=~frame["_mrc"])
     grouped = frame.groupby(by, sort=True, dropna=False)
     table = grouped[count_columns].sum()
-    table.insert(0, "organisations", grouped.size())
+    table.insert(0, "classeurs_mrc", grouped["_mrc"].sum())
+    table.insert(0, "organisations", grouped["_municipal"].sum())
+    table.insert(0, "periodes", grouped["periode"].agg(periods_text).astype(object))
     shares = 100 * table[status_key(realised)] / table["actions"].where(table["actions"] > 0)
     table["pct_realisees"] = shares.round(1)
     if not completeness.empty and completeness["attendu"].notna().any():
         expected = completeness[completeness["attendu"] == True]  # noqa: E712 - nullable booleans
         expected = expected.assign(**{key: expected[key].replace("", "(non précisée)") for key in by})
-        expected = expected.assign(remplie=expected["etat"].isin(FILLED_STATES))
+        expected = expected.assign(remplie=expected["etat"].isin(FILLED_STATES),
+                                   illisible=expected["etat"] == UNREADABLE)
         counts = expected.groupby(by, dropna=False).agg(attendues=("recu", "size"), recues=("recu", "sum"),
+                                                        illisibles=("illisible", "sum"),
                                                         remplies=("remplie", "sum"))
         table = table.join(counts, how="outer")
-        table[["organisations", *count_columns]] = table[["organisations", *count_columns]].fillna(0)
+        table["periodes"] = table["periodes"].astype(object).fillna("")
         # The response rate counts filled workbooks only: an untouched one is no report.
-        table["taux_reponse"] = (100 * table["remplies"] / table["attendues"]).round(1)
+        table["taux_reponse"] = (100 * table["remplies"] / table["attendues"].where(table["attendues"] > 0))
+        table["taux_reponse"] = table["taux_reponse"].round(1)
+    counts_now = [c for c in ("organisations", "classeurs_mrc", *count_columns, "attendues", "recues",
+                              "illisibles", "remplies") if c in table]
+    table[counts_now] = table[counts_now].fillna(0).astype(int)
     return table.reset_index()
 
 
@@ -433,41 +549,67 @@ def _with_text(actions: pd.DataFrame, key: str, columns: Sequence[str]) -> pd.Da
     return present[list(columns)].reset_index(drop=True)
 
 
-def _completeness(kept: Sequence[_Source], reference: tuple[Territory, ...] | None) -> pd.DataFrame:
-    """Expected vs received: one row per expected organisation, then each received file not matched."""
+def _completeness(sources: Sequence[_Source], reference: tuple[Territory, ...] | None,
+                  periode: int | None) -> pd.DataFrame:
+    """Expected vs received: one row per expected organisation, then each received file not matched.
+
+    A file that could not be read counts for the organisation its name designates (recu_illisible)
+    when nothing of it was consolidated, unless its name gives a year other than the période asked.
+    """
+    kept = [s for s in sources if s.status == CONSOLIDATED]
     if reference is None:
         rows = [_received_row(s, None, "sans fichier des territoires") for s in kept]
         return pd.DataFrame(rows, columns=list(COMPLETENESS_COLUMNS))
-    received: dict[str, list[_Source]] = collections.defaultdict(list)
-    for source in kept:
-        if source.match and source.match.territory and source.match.level == "municipalite":
-            received[source.match.territory.code_geo].append(source)
-    rows = [_expected_row(t, received.get(t.code_geo, [])) for t in reference]
-    for source in kept:
+    by_code: dict[tuple[str, str], list[_Source]] = collections.defaultdict(list)
+    for source in sources:
+        match = source.match
+        if match and match.territory and match.level == "municipalite":
+            by_code[(match.territory.code_geo, source.status)].append(source)
+    rows = [_expected_row(t, by_code[(t.code_geo, CONSOLIDATED)],
+                          [s for s in by_code[(t.code_geo, REFUSED)] if _may_be_of(s, periode)],
+                          by_code[(t.code_geo, OTHER_PERIOD)]) for t in reference]
+    for source in [*kept, *(s for s in sources if s.status == REFUSED)]:
         match = source.match
         if match is None or match.territory is None:
             rows.append(_received_row(source, False, match.note if match else "Identification vide"))
         elif match.level == "mrc":
-            rows.append(_received_row(source, False, "classeur de la MRC"))
+            rows.append(_received_row(source, False, "classeur de la MRC, compté à part des municipalités"))
     return pd.DataFrame(rows, columns=list(COMPLETENESS_COLUMNS))
 
 
-def _expected_row(territory: Territory, sources: Sequence[_Source]) -> dict[str, object]:
-    """An expected organisation: received when a workbook of it was consolidated (its latest période)."""
-    latest = max(sources, key=lambda s: (isinstance(s.periode, int), s.periode or 0), default=None)
-    periods = sorted({str(s.periode) for s in sources if s.periode is not None})
-    return {"code_geo": territory.code_geo, "organisation": territory.organisation, "mrc": territory.mrc,
-            "region": territory.region, "recu": latest is not None,
-            "etat": _state(latest) if latest else NOT_RECEIVED,
-            "source_file": path_text(latest.result.file) if latest else None,
-            "periode": latest.periode if latest else None, "courriel": territory.courriel or None,
-            "attendu": True,
-            "remarque": f"périodes reçues : {', '.join(periods)}" if len(periods) > 1 else ""}
+def _may_be_of(source: _Source, periode: int | None) -> bool:
+    """Tell whether an unreadable file may be of the période asked, by the years its name gives."""
+    low, high = PLAUSIBLE_YEARS
+    years = {int(w) for w in name_words(Path(source.result.file).stem) if len(w) == 4 and w.isdigit()
+             and low <= int(w) <= high}
+    return periode is None or not years or periode in years
+
+
+def _expected_row(territory: Territory, kept: Sequence[_Source], unreadable: Sequence[_Source],
+                  other_periods: Sequence[_Source]) -> dict[str, object]:
+    """An expected organisation: its consolidated workbook, else its unreadable file, else nothing."""
+    latest = max(kept, key=lambda s: _period_rank(s.periode), default=None)
+    others = periods_text(s.periode for s in other_periods)
+    remarks = [f"autre(s) période(s) reçue(s) : {others}"] if others else []
+    row: dict[str, object] = {
+        "code_geo": territory.code_geo, "organisation": territory.organisation, "type": _type_label(""),
+        "mrc": territory.mrc, "region": territory.region, "recu": False, "etat": NOT_RECEIVED,
+        "source_file": None, "periode": None, "courriel": territory.courriel or None, "attendu": True}
+    if latest is not None:
+        row.update(recu=True, etat=_state(latest), source_file=path_text(latest.result.file),
+                   periode=latest.periode)
+        remarks += [f"fichier illisible aussi reçu : {Path(s.result.file).name}" for s in unreadable]
+    elif unreadable:
+        row.update(recu=True, etat=UNREADABLE, source_file=path_text(unreadable[0].result.file))
+        remarks.insert(0, f"fichier illisible, rattaché par son nom : {unreadable[0].reason}")
+    return {**row, "remarque": " ; ".join(remarks)}
 
 
 def _state(source: _Source) -> str:
-    """Completeness state of a received, readable workbook."""
+    """Completeness state of a received workbook."""
     result = source.result
+    if not result.readable:
+        return UNREADABLE
     if not result.filled:
         return NOT_FILLED
     return WITH_ERRORS if result.errors else VALID
@@ -475,11 +617,12 @@ def _state(source: _Source) -> str:
 
 def _received_row(source: _Source, expected: bool | None, remark: str) -> dict[str, object]:
     identity = source.identity
+    if not source.result.readable:
+        remark = f"fichier illisible, {remark} : {source.reason}"
     return {"code_geo": identity.get("code_geo"), "organisation": identity.get("organisation"),
-            "mrc": identity.get("mrc"), "region": identity.get("region"), "recu": True,
-            "etat": _state(source),
-            "source_file": path_text(source.result.file), "periode": source.periode, "courriel": None,
-            "attendu": expected, "remarque": remark}
+            "type": identity.get("type"), "mrc": identity.get("mrc"), "region": identity.get("region"),
+            "recu": True, "etat": _state(source), "source_file": path_text(source.result.file),
+            "periode": source.periode, "courriel": None, "attendu": expected, "remarque": remark}
 
 
 def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.DataFrame) -> pd.DataFrame:
@@ -509,8 +652,10 @@ def _source_row(source: _Source) -> dict[str, object]:
 
 
 def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completeness: pd.DataFrame,
-             with_territories: bool) -> Summary:
+             with_territories: bool, periode: int | None) -> Summary:
     statuses = collections.Counter(s.status for s in sources)
+    kept = [s for s in sources if s.status == CONSOLIDATED]
+    mrc_workbooks = sum(1 for s in kept if _is_mrc(s))
     rows_read = sum(s.rows_read for s in sources)
     consolidated = sum(s.rows for s in sources if s.status == CONSOLIDATED)
     expected = completeness[completeness["attendu"] == True] if with_territories else None  # noqa: E712
@@ -522,4 +667,7 @@ def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completenes
         expected=len(expected) if expected is not None else None,
         received=int(expected["recu"].sum()) if expected is not None else None,
         filled=int(expected["etat"].isin(FILLED_STATES).sum()) if expected is not None else None,
+        unreadable=int((expected["etat"] == UNREADABLE).sum()) if expected is not None else None,
+        periods=tuple(sorted({year for s in kept if (year := _year(s.periode)) is not None})),
+        requested_period=periode, municipal_workbooks=len(kept) - mrc_workbooks, mrc_workbooks=mrc_workbooks,
     )

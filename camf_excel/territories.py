@@ -2,9 +2,15 @@
 
 Two inputs are read, mapped by their column names: a simple CSV (code, municipalité, MRC,
 région) and the MAMH « Répertoire des municipalités » MUN.csv as published (`mcode`,
-`munnom`, `regadm`, `mrc`, `divrec`, `mcourriel`…). A code géographique is padded to five
-digits (a re-saved MUN.csv loses the leading zero of 07025); names are compared by a key that
-ignores accents, case, hyphens, « Saint-/St- » and designations such as « Ville de ».
+`munnom`, `regadm`, `mrc`, `divrec`, `mcourriel`…). A file whose columns are a workbook's
+Identification (the `generate --batch` organisations file) is refused: it names organisations
+that report, not the territories expected to. A code géographique is padded to five digits (a
+re-saved MUN.csv loses the leading zero of 07025); names are compared by a key that ignores
+accents, case, hyphens, « Saint-/St- » and designations such as « Ville de ».
+
+A workbook is matched by its Identification; a file that could not be read, by its file name,
+as a person reads « 35035_herouxville_suivi_2026.xlsx »: a known code, or a territory's name
+written out in it (the longest such name, so « saint-tite-des-caps » is not « Saint-Tite »).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from camf_excel.csvfiles import read_csv_rows
+from camf_excel.csvfiles import read_csv_rows_isolated
 from camf_excel.errors import InputError
 from camf_excel.files import sniff_format
 from camf_excel.normalise import clean_text, fold
@@ -40,6 +46,14 @@ _DESIGNATIONS = re.compile(
     r"|mrc|agglomeration|territoire|gouvernement regional)(?: de la| de l'| des| du| de| d')?\s+)+")
 _SAINTS = re.compile(r"\b(st|ste)\b\.?")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+_WORD = re.compile(r"[0-9a-z]+")
+_WORD_SAINTS = {"st": "saint", "ste": "sainte"}
+# Columns of the simple territories CSV, as a refusal names them.
+EXPECTED_COLUMNS = ("code, municipalite, mrc, region (courriel facultatif), "
+                    "ou le MUN.csv du MAMH tel que publié")
+# Identification keys that describe a workbook, not a territory: a file with such columns lists
+# organisations that report (the batch file of `generate --batch`, a consolidation's output).
+_TERRITORY_KEYS = frozenset({"organisation", "type", "code_geo", "mrc", "region"})
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,11 @@ def _official_regions() -> dict[str, str]:
     return {name_key(name): name for name in load_template(DEFAULT_TEMPLATE).lists["region"].items}
 
 
+def name_words(name: object) -> tuple[str, ...]:
+    """Return a name's words as a file name spells them: « Ste-Thècle » -> ("sainte", "thecle")."""
+    return tuple(_WORD_SAINTS.get(word, word) for word in _WORD.findall(fold(name)))
+
+
 def load_territories(path: str | Path) -> tuple[Territory, ...]:
     """Read a territories reference file (simple CSV or MAMH MUN.csv); raise InputError if unusable."""
     path = Path(path)
@@ -95,7 +114,7 @@ def load_territories(path: str | Path) -> tuple[Territory, ...]:
         raise InputError(f"Fichier des territoires {path.name} : un fichier CSV est attendu "
                          f"({sniffed.message or sniffed.kind}).")
     try:
-        rows = read_csv_rows(path)
+        rows = read_csv_rows_isolated(path)
     except InputError as error:
         raise InputError(f"Fichier des territoires {path.name} : {error}") from error
     columns = _columns(rows[0] if rows else [], path)
@@ -107,6 +126,7 @@ def load_territories(path: str | Path) -> tuple[Territory, ...]:
 
 
 def _columns(header: Sequence[str], path: Path) -> dict[str, int]:
+    _refuse_workbook_columns(header, path)
     columns: dict[str, int] = {}
     for index, name in enumerate(header):
         key = _HEADER_KEYS.get(fold(name))
@@ -114,9 +134,22 @@ def _columns(header: Sequence[str], path: Path) -> dict[str, int]:
             columns[key] = index
     if "organisation" not in columns and "code_geo" not in columns:
         raise InputError(f"Fichier des territoires {path.name} : colonnes « code » ou « municipalité » "
-                         "introuvables dans la première ligne (attendu : code, municipalite, mrc, region, "
-                         "ou le MUN.csv du MAMH).")
+                         f"introuvables dans la première ligne (attendu : {EXPECTED_COLUMNS}).")
     return columns
+
+
+def _refuse_workbook_columns(header: Sequence[str], path: Path) -> None:
+    """Refuse a file whose columns are a workbook's Identification: it is no territories file."""
+    fields = load_template(DEFAULT_TEMPLATE).identification
+    workbook_keys = {fold(f.key): f.key for f in fields if f.key not in _TERRITORY_KEYS}
+    workbook_keys.update({fold(f.label): f.key for f in fields if f.key not in _TERRITORY_KEYS})
+    found = [key for key in dict.fromkeys(workbook_keys.get(fold(name)) for name in header) if key]
+    if found:
+        shown = ", ".join(found[:4]) + (", …" if len(found) > 4 else "")
+        raise InputError(f"Fichier des territoires {path.name} : ce n'est pas un fichier des territoires, "
+                         f"ses colonnes ({shown}) décrivent des classeurs de suivi (fichier "
+                         "d'organisations de « generate --batch » ou table d'une consolidation ?). "
+                         f"Attendu : une ligne par municipalité attendue, colonnes {EXPECTED_COLUMNS}.")
 
 
 def _territory(row: Sequence[str], columns: Mapping[str, int]) -> Territory:
@@ -157,6 +190,8 @@ class TerritoryIndex:
             if territory.mrc:
                 self.mrcs.setdefault(name_key(territory.mrc),
                                      Territory("", territory.mrc, territory.mrc, territory.region))
+        self._spelled = [(_bare_words(t.organisation), t) for t in self.territories]
+        self._mrcs_spelled = [(_bare_words(t.mrc), t) for t in self.mrcs.values()]
 
     def match(self, organisation: object, code_geo: object, mrc: object, kind: object) -> Match:
         """Find one workbook's organisation: an MRC by its name, a municipality by code, else name."""
@@ -175,6 +210,23 @@ class TerritoryIndex:
         if by_name is not None:
             return Match(by_name, "municipalite", self._code_note(code, by_code, by_name))
         return Match(None, "", self._unmatched_note(key, code))
+
+    def match_file_name(self, file_name: str) -> Match:
+        """Find whose file this is from its name alone (for a file that could not be read)."""
+        words = name_words(Path(file_name).stem)
+        coded = {self.by_code[w] for w in words if len(w) == 5 and w.isdigit() and w in self.by_code}
+        named = _longest_spelled(self._spelled, words)
+        if len(coded) > 1 or (coded and named and not coded & named):
+            return Match(None, "", "le nom du fichier désigne plusieurs municipalités")
+        found = coded or named
+        if len(found) == 1:
+            return Match(found.pop(), "municipalite", "rattaché par le nom du fichier")
+        if found:
+            return Match(None, "", "plusieurs municipalités portent le nom écrit dans le nom du fichier")
+        mrcs = _longest_spelled(self._mrcs_spelled, words) if "mrc" in words else set()
+        if len(mrcs) == 1:
+            return Match(mrcs.pop(), "mrc", "rattaché par le nom du fichier")
+        return Match(None, "", "aucun territoire reconnu dans le nom du fichier")
 
     def _by_name(self, key: str, mrc: object) -> Territory | None:
         candidates = self.by_name.get(key, []) if key else []
@@ -197,3 +249,23 @@ class TerritoryIndex:
         if code:
             return f"code {code} et nom introuvables dans le fichier des territoires"
         return "nom introuvable dans le fichier des territoires"
+
+
+def _bare_words(name: str) -> tuple[str, ...]:
+    """A reference name's words without its designation: « MRC de Mékinac » -> ("mekinac",)."""
+    return name_words(_DESIGNATIONS.sub("", _TRAILING_CODE.sub("", fold(name))))
+
+
+Spelled = Sequence[tuple[tuple[str, ...], Territory]]
+
+
+def _longest_spelled(spelled: Spelled, words: Sequence[str]) -> set[Territory]:
+    """The territories whose name is written out in words (only the longest names, when several)."""
+    found = [(len(name), t) for name, t in spelled if name and _contains(words, name)]
+    longest = max((size for size, _ in found), default=0)
+    return {t for size, t in found if size == longest}
+
+
+def _contains(words: Sequence[str], part: Sequence[str]) -> bool:
+    size = len(part)
+    return any(tuple(words[i:i + size]) == tuple(part) for i in range(len(words) - size + 1))

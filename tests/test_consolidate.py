@@ -101,21 +101,23 @@ def test_consolidate__accounting__rows_read_equal_consolidated_plus_rejected(res
 
 
 def test_consolidate__completeness__expected_received_and_unmatched(result) -> None:
-    lines = [(None if pd.isna(r.code_geo) else r.code_geo, r.organisation, bool(r.recu), r.attendu,
+    lines = [(None if pd.isna(r.code_geo) else r.code_geo, r.organisation, r.etat, r.attendu,
               _name(r.source_file) if r.recu else None) for r in result.completeness.itertuples()]
     assert lines == [
-        ("01005", "Alpha", True, True, "alpha-corrige.xlsx"),
-        ("01010", "Bêta-sur-Mer", True, True, "beta.xlsx"),
-        ("01015", "Gamma", False, True, None),  # its only file was refused
-        ("02005", "Saint-Delta", True, True, "st-delta.xlsx"),  # matched by name, its code was Alpha's
-        ("02010", "Epsilon", False, True, None),
-        (None, "Zêta", True, False, "inconnue.xlsx"),
+        ("01005", "Alpha", "recu_valide", True, "alpha-corrige.xlsx"),
+        ("01010", "Bêta-sur-Mer", "recu_avec_erreurs", True, "beta.xlsx"),
+        ("01015", "Gamma", "recu_illisible", True, "gamma.xlsx"),  # unreadable: known by its file name
+        ("02005", "Saint-Delta", "recu_valide", True, "st-delta.xlsx"),  # by name: its code was Alpha's
+        ("02010", "Epsilon", "non_recu", True, None),
+        (None, "Zêta", "recu_valide", False, "inconnue.xlsx"),
     ]
-    missing = result.completeness[result.completeness["recu"] == False]  # noqa: E712
-    assert missing["courriel"].tolist()[0] == "gamma@exemple.qc.ca"
-    assert (result.summary.expected, result.summary.received) == (5, 3)
+    gamma = result.completeness.set_index("organisation").loc["Gamma"]
+    assert "illisible" in gamma["remarque"] and gamma["courriel"] == "gamma@exemple.qc.ca"
+    summary = result.summary
+    assert (summary.expected, summary.received, summary.unreadable, summary.filled) == (5, 4, 1, 3)
     by_mrc = result.mrcs.set_index("mrc")
-    assert by_mrc.loc["MRC des Collines", ["attendues", "recues"]].tolist() == [3, 2]
+    assert by_mrc.loc["MRC des Collines", ["attendues", "recues", "illisibles", "remplies"]].tolist() == [
+        3, 3, 1, 2]
 
 
 def test_consolidate__issues__planted_mistakes_and_nothing_else(result) -> None:
@@ -132,13 +134,17 @@ def test_consolidate__issues__planted_mistakes_and_nothing_else(result) -> None:
     assert "2025-12-01 contre 2025-11-01" in set_aside and "alpha-corrige.xlsx" in set_aside
 
 
-def test_consolidate__territory_names__reference_names_in_tables(result) -> None:
+def test_consolidate__territory_names__reference_names_in_every_table(result) -> None:
     organisations = result.organisations.set_index("organisation")
-    assert organisations.loc["St-Delta", ["code_geo", "mrc", "region"]].tolist() == ["02005", "MRC du Fleuve",
-                                                                                   "Estrie"]
-    assert organisations.loc["Ville de Beta-sur-Mer", "code_geo"] == "01010"
-    assert organisations.loc["Ville de Beta-sur-Mer", "sans_statut"] == 1  # « Fini » is no status
-    assert result.actions.groupby("organisation")["code_geo"].first()["St-Delta"] == "02005"
+    assert organisations.loc["Saint-Delta", ["code_geo", "mrc", "region"]].tolist() == [
+        "02005", "MRC du Fleuve", "Estrie"]  # written « St-Delta » with Alpha's code
+    assert organisations.loc["Bêta-sur-Mer", "code_geo"] == "01010"  # written « Ville de Beta-sur-Mer »
+    assert organisations.loc["Bêta-sur-Mer", "sans_statut"] == 1  # « Fini » is no status
+    assert result.actions.groupby("organisation")["code_geo"].first()["Saint-Delta"] == "02005"
+    for table in (result.organisations, result.actions, result.completeness, result.sources):
+        names = set(table["organisation"].dropna())
+        assert {"Saint-Delta", "Bêta-sur-Mer"} <= names
+        assert not names & {"St-Delta", "Ville de Beta-sur-Mer"}
 
 
 def test_consolidate__same_date__template_version_then_file_name_decides(tmp_path: Path) -> None:
@@ -150,12 +156,13 @@ def test_consolidate__same_date__template_version_then_file_name_decides(tmp_pat
         "alpha-a.xlsx": "mis de côté", "alpha-b.xlsx": "consolidé"}
 
 
-def test_consolidate__two_periods__change_since_previous_and_filter() -> None:
+def test_consolidate__two_periods__latest_reported_earlier_gives_the_change() -> None:
     folder = SAMPLES / "classeurs-remplis" / "mrc-mekinac"
-    both = consolidate([folder], today=dt.date(2026, 12, 1))
-    piles = both.organisations[both.organisations["organisation"] == "Grandes-Piles"].set_index("periode")
-    assert piles.loc[2026, "periode_precedente"] == 2025 and pd.isna(piles.loc[2025, "periode_precedente"])
-    assert piles.loc[2026, "nouvellement_realisees"] >= 0
+    latest = consolidate([folder], today=dt.date(2026, 12, 1))
+    piles = latest.organisations[latest.organisations["organisation"] == "Grandes-Piles"]
+    assert piles[["periode", "periode_precedente"]].values.tolist() == [[2026, 2025]]
+    assert piles["nouvellement_realisees"].iloc[0] >= 0
+    assert (latest.sources["statut"] == "autre période").sum() == 1
     only = consolidate([folder], periode=2026, today=dt.date(2026, 12, 1))
     assert set(only.actions["periode"]) == {2026}
     assert (only.sources["statut"] == "autre période").sum() == 1
@@ -230,9 +237,11 @@ def test_consolidate_cli__samples__report_written_and_exit_1(tmp_path: Path) -> 
     code, output = run("consolidate", str(SAMPLES / "classeurs-remplis"), "-o", str(out),
                        "--territories", str(SAMPLES / "territoires.csv"))
     assert code == 1, output
-    assert "9 remplie(s) sur 12 attendue(s) (10 reçue(s), dont 1 non remplie(s))" in output
+    assert "9 remplie(s) sur 12 attendue(s)" in output
     assert "reçu, non rempli : Saint-Roch-de-Mékinac" in output
     assert "sans classeur : Trois-Rives" in output and "trois-rives@regionmekinac.com" in output
+    assert "sans classeur : Hérouxville" not in output  # its file arrived, unreadable
+    assert "Organisations : 11" in output  # Grandes-Piles once: its latest période
     assert "refusé : " in output and "mis de côté : " in output and "ignoré : " in output
     names = ("actions", "organisations", "validation", "completude")
     tables = [f"{name}.{extension}" for name in names for extension in ("csv", "parquet")]
@@ -289,7 +298,76 @@ def test_completeness__untouched_workbook__received_not_filled_and_out_of_the_ra
     assert states["Saint-Roch-de-Mékinac"] == "recu_non_rempli"
     assert states["Trois-Rives"] == "non_recu"
     assert states["Sainte-Thècle"] == "recu_avec_erreurs" and states["Saint-Séverin"] == "recu_valide"
+    assert states["Hérouxville"] == "recu_illisible"  # truncated, known by its file name
     mekinac = result.mrcs[result.mrcs["mrc"] == "MRC Mékinac"].iloc[0]
-    assert (mekinac["attendues"], mekinac["recues"], mekinac["remplies"]) == (10, 8, 7)
+    counts = ("attendues", "recues", "illisibles", "remplies")
+    assert mekinac[list(counts)].tolist() == [10, 9, 1, 7]
     assert mekinac["taux_reponse"] == 70.0
-    assert result.summary.filled == 7 and result.summary.received == 8
+    summary = result.summary
+    assert (summary.filled, summary.received, summary.unreadable) == (7, 9, 1)
+
+
+def _truncated(path: Path, ident: dict[str, object]) -> Path:
+    """A workbook cut short in transit, as Hérouxville's arrived."""
+    filled_workbook(path, "pfm", PFM_PLAN, ident)
+    path.write_bytes(path.read_bytes()[:5000])
+    return path
+
+
+def test_completeness__mrc_workbook__counted_apart_from_municipalities(tmp_path: Path) -> None:
+    collines = ("MRC des Collines", "Mauricie")
+    (tmp_path / "in").mkdir()
+    mrc = {**_organisation("MRC des collines", "", *collines, dt.date(2025, 11, 1)), "type": "MRC"}
+    filled_workbook(tmp_path / "in" / "mrc.xlsx", "pfm", PFM_PLAN, mrc, seed=1)
+    filled_workbook(tmp_path / "in" / "alpha.xlsx", "pfm", PFM_PLAN,
+                    _organisation("Alpha", "01005", *collines, dt.date(2025, 11, 1)), seed=2)
+    (tmp_path / "territoires.csv").write_text(TERRITORIES, encoding="utf-8")
+    result = consolidate([tmp_path / "in"], tmp_path / "territoires.csv", today=TODAY)
+    summary = result.summary
+    assert (summary.municipal_workbooks, summary.mrc_workbooks, summary.expected, summary.received) == (
+        1, 1, 5, 1)
+    row = result.mrcs.set_index("mrc").loc["MRC des Collines"]
+    assert row[["organisations", "classeurs_mrc", "attendues", "recues"]].tolist() == [1, 1, 3, 1]
+    assert row["actions"] == 2 * 25  # the MRC's own actions stay in its figures
+    own = result.completeness[result.completeness["type"] == "MRC"]
+    assert own[["organisation", "attendu", "etat"]].values.tolist() == [
+        ["MRC des Collines", False, "recu_valide"]]
+    expected = result.completeness[result.completeness["attendu"] == True]  # noqa: E712
+    assert set(expected["type"]) == {"Municipalité"}
+
+
+def test_completeness__unreadable_files__attributed_by_their_names(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    alpha = _organisation("Alpha", "01005", "MRC des Collines", "Mauricie", dt.date(2025, 11, 1))
+    _truncated(tmp_path / "in" / "01005_suivi_2025.xlsx", alpha)  # its code
+    _truncated(tmp_path / "in" / "suivi-st-delta-2025.xlsx", alpha)  # the name, spelled « St- »
+    _truncated(tmp_path / "in" / "document.xlsx", alpha)  # nothing to go by
+    (tmp_path / "territoires.csv").write_text(TERRITORIES, encoding="utf-8")
+    result = consolidate([tmp_path / "in"], tmp_path / "territoires.csv", today=TODAY)
+    lines = [(r.organisation if isinstance(r.organisation, str) else None, r.etat, r.attendu,
+              _name(r.source_file) if r.recu else None) for r in result.completeness.itertuples()]
+    assert lines == [
+        ("Alpha", "recu_illisible", True, "01005_suivi_2025.xlsx"),
+        ("Bêta-sur-Mer", "non_recu", True, None),
+        ("Gamma", "non_recu", True, None),
+        ("Saint-Delta", "recu_illisible", True, "suivi-st-delta-2025.xlsx"),
+        ("Epsilon", "non_recu", True, None),
+        (None, "recu_illisible", False, "document.xlsx"),
+    ]
+    assert (result.summary.received, result.summary.unreadable, result.summary.filled) == (2, 2, 0)
+    refused = result.sources.set_index(result.sources["source_file"].map(_name))
+    assert refused.loc["01005_suivi_2025.xlsx", ["statut", "organisation"]].tolist() == ["refusé", "Alpha"]
+    later = consolidate([tmp_path / "in"], tmp_path / "territoires.csv", 2026, today=TODAY)
+    states = dict(zip(later.completeness["organisation"], later.completeness["etat"], strict=True))
+    assert states["Alpha"] == states["Saint-Delta"] == "non_recu"  # their names say 2025
+
+
+def test_completeness__readable_beats_unreadable__remark_names_the_other(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    alpha = _organisation("Alpha", "01005", "MRC des Collines", "Mauricie", dt.date(2025, 11, 1))
+    filled_workbook(tmp_path / "in" / "alpha.xlsx", "pfm", PFM_PLAN, alpha)
+    _truncated(tmp_path / "in" / "alpha-v2.xlsx", alpha)
+    (tmp_path / "territoires.csv").write_text(TERRITORIES, encoding="utf-8")
+    result = consolidate([tmp_path / "in"], tmp_path / "territoires.csv", today=TODAY)
+    row = result.completeness.set_index("organisation").loc["Alpha"]
+    assert row["etat"] == "recu_valide" and "alpha-v2.xlsx" in row["remarque"]

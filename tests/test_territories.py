@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from test_cli import run
 
 from camf_excel.errors import InputError
-from camf_excel.territories import TerritoryIndex, load_territories, name_key, pad_code
+from camf_excel.territories import Territory, TerritoryIndex, load_territories, name_key, pad_code
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "realworld"
 MUN_2023, MUN_RESAVED, MUN_2022 = (CORPUS / f"mamh-repertoire__MUN_{name}.csv"
@@ -60,6 +60,15 @@ def test_territories__mrc_workbook__matches_the_mrc() -> None:
     assert match.level == "mrc" and match.territory.mrc == "MRC Mékinac"
 
 
+@needs_corpus
+def test_territories__match_file_name__samples_against_the_whole_repertoire() -> None:
+    index = TerritoryIndex(load_territories(MUN_2023))
+    found = {path.name: index.match_file_name(path.name).territory
+             for path in (SAMPLES / "classeurs-remplis").rglob("*.xls*") if not path.name.startswith("~$")}
+    assert {name: t.code_geo or t.mrc for name, t in found.items() if t is not None} == {
+        name: name[:5] if name[:5].isdigit() else "MRC Mékinac" for name in found}
+
+
 def test_territories__simple_csv__sample_reads() -> None:
     territories = load_territories(SAMPLES / "territoires.csv")
     assert len(territories) == 12 and territories[0].courriel == "information@shawinigan.ca"
@@ -71,6 +80,51 @@ def test_territories__unusable_file__clear_error(tmp_path: Path, content: bytes)
     path.write_bytes(content)
     with pytest.raises(InputError, match="territoires"):
         load_territories(path)
+
+
+def test_territories__organisations_batch_file__refused_saying_what_is_expected() -> None:
+    with pytest.raises(InputError) as caught:
+        load_territories(SAMPLES / "organisations.csv")
+    message = str(caught.value)
+    assert "organisations.csv" in message and "pas un fichier des territoires" in message
+    assert "demarche" in message and "code, municipalite, mrc, region" in message
+
+
+def test_territories_cli__organisations_batch_file__exit_2_nothing_written(tmp_path: Path) -> None:
+    code, output = run("consolidate", str(SAMPLES / "classeurs-remplis"), "-o", str(tmp_path / "out"),
+                       "--territories", str(SAMPLES / "organisations.csv"))
+    assert code == 2 and "pas un fichier des territoires" in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()
+
+
+MEKINAC = (Territory("35027", "Saint-Tite", "MRC Mékinac", "Mauricie"),
+           Territory("35035", "Hérouxville", "MRC Mékinac", "Mauricie"),
+           Territory("35050", "Sainte-Thècle", "MRC Mékinac", "Mauricie"),
+           Territory("16055", "Saint-Tite-des-Caps", "MRC La Côte-de-Beaupré", "Capitale-Nationale"),
+           Territory("99001", "Lac-Vert", "MRC du Nord", "Nord-du-Québec"),
+           Territory("99002", "Lac-Vert", "MRC du Sud", "Estrie"))
+
+
+@pytest.mark.parametrize(("file_name", "expected", "level"), [
+    ("35035_herouxville_suivi-pfm-mada_2026.xlsx", "35035", "municipalite"),  # code and name agree
+    ("HEROUXVILLE suivi 2026.xlsx", "35035", "municipalite"),  # name alone, any case
+    ("35035.xlsx", "35035", "municipalite"),  # code alone
+    ("suivi_ste-thecle_2026.xlsx", "35050", "municipalite"),  # « Ste- » for « Sainte- »
+    ("saint-tite-des-caps_2026.xlsx", "16055", "municipalite"),  # the longest name written
+    ("saint-tite_2026.xlsx", "35027", "municipalite"),
+    ("99002_lac-vert.xlsx", "99002", "municipalite"),  # a homonym told apart by its code
+    ("mrc-de-mekinac_suivi-pfm-mada_2026_erreurs.xlsx", "MRC Mékinac", "mrc"),
+    ("lac-vert_2026.xlsx", None, ""),  # two Lac-Vert: not guessed
+    ("35027_herouxville.xlsx", None, ""),  # code and name disagree: not guessed
+    ("suivi-2026.xlsx", None, ""),
+    ("mekinac.xlsx", None, ""),  # an MRC's name without « MRC »: not guessed
+])
+def test_territories__match_file_name__as_a_person_reads_it(file_name: str, expected: str | None,
+                                                           level: str) -> None:
+    match = TerritoryIndex(MEKINAC).match_file_name(file_name)
+    found = None if match.territory is None else (match.territory.code_geo or match.territory.mrc)
+    assert (found, match.level) == (expected, level)
+    assert match.note
 
 
 def test_territories_cli__missing_file__exit_2(tmp_path: Path) -> None:
