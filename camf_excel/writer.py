@@ -21,6 +21,7 @@ from camf_excel.figures import (
     compute_figures,
     has_action,
     indicators,
+    is_number,
     late_flag,
     row_formulas,
     share_formula,
@@ -32,8 +33,7 @@ from camf_excel.model import ENTRY_YEARS, Column, Template
 
 SHEETS = ("Lisez-moi", "Identification", "Plan d'action", "Comité de suivi", "Tableau de bord",
           "Listes")
-PLAN_SHEET = SHEETS[2]
-DASHBOARD_SHEET = SHEETS[4]
+README_SHEET, IDENT_SHEET, PLAN_SHEET, COMMITTEE_SHEET, DASHBOARD_SHEET, LISTS_SHEET = SHEETS
 TABLE_NAME = "tbl_plan"
 HEADER_ROW = 2  # zero-based: title, band "plan adopté / suivi", then the header
 FIRST_DATA_ROW = HEADER_ROW + 1
@@ -62,9 +62,32 @@ STATUS_COLOURS = {"Non débutée": "#EDEDED", "En cours": "#FFE699", "Réalisée
 NUMBER_FORMATS = {"integer": "0", "number": '#,##0.00\\ "$"', "percent": '0\\ "%"',
                   "date": "yyyy-mm-dd"}
 LINE_HEIGHT = 15
+# Characters of running text a column holds per unit of width: the width counts digits, and
+# Calibri's (and Carlito's, LibreOffice's stand-in) lower-case letters are narrower.
+CHARACTERS_PER_WIDTH = 1.15
 MAX_ROW_HEIGHT = 150
 README_WIDTH = 110
 EMAIL_RULE = 'AND(ISNUMBER(FIND("@",{cell})),ISNUMBER(FIND(".",{cell})))'
+REQUIRED_MARK = " *"  # after a required column's header; the reader forgives it (reader._REQUIRED_MARK)
+MEETING_DATE_WIDTH = 22  # « Date de la rencontre » on one line, beside the table's filter button
+
+# Printing. Paper codes are Excel's; sizes and margins as Excel stores them (points, inches).
+LETTER, LEGAL = 1, 5
+SIDE_MARGIN, TOP_MARGIN, HEADER_MARGIN = 0.25, 0.6, 0.25
+# (paper, landscape, pages tall at one page wide: 0 = as many as needed) of every sheet but the
+# Plan d'action, which prints two pages wide (_print_plan).
+PAGE_SETUPS = {README_SHEET: (LETTER, False, 0), IDENT_SHEET: (LETTER, True, 1),
+               COMMITTEE_SHEET: (LEGAL, True, 1), DASHBOARD_SHEET: (LETTER, False, 1),
+               LISTS_SHEET: (LETTER, False, 0)}
+PLAN_PAPER = LEGAL
+# Empty rows printed under the actions: room to add a few by hand. Further empty rows of the
+# table (200 and more) would print as pages of empty grid.
+PRINTED_SPARE_ROWS = 10
+CHART_SIZE = (900, 480)  # pixels: the width of the dashboard's table columns
+DEFAULT_ROW_PIXELS = 20
+PERIOD_MISSING_NOTE = ("Période de suivi non inscrite (onglet Identification) : aucune action n'est "
+                       "comptée en retard.")
+HEADER_TEXT_LIMIT = 80  # characters of an organisation's name in the page header (Excel: 255 in all)
 
 
 class _Sheet(Worksheet):
@@ -98,14 +121,58 @@ def row_height(texts: Sequence[tuple[str, float]]) -> float:
     """Return a row height that shows every wrapped text whole.
 
     Neither LibreOffice nor Excel re-measures row heights of a generated file on load: without
-    this, wrapped text is cut or spills over the next row. A column of width w holds about w
-    characters of the default font per line; a line is 15 points high.
+    this, wrapped text is cut or spills over the next row. A column of width w holds about
+    w × CHARACTERS_PER_WIDTH characters of running text per line, broken between words; a line
+    is 15 points high.
     """
+    most = MAX_ROW_HEIGHT // LINE_HEIGHT
     lines = 1
     for text, width in texts:
-        per_line = max(int(width) - 1, 1)
-        lines = max(lines, sum(-(-max(len(part), 1) // per_line) for part in text.split("\n")))
+        per_line = max(int(width * CHARACTERS_PER_WIDTH), 1)
+        count = 0
+        for part in text.split("\n"):
+            count += _line_count(part, per_line, most)
+            if count >= most:
+                break  # the row is as high as it goes
+        lines = max(lines, count)
     return min(LINE_HEIGHT * lines, MAX_ROW_HEIGHT)
+
+
+def _line_count(paragraph: str, per_line: int, most: int) -> int:
+    """Count the lines a paragraph takes, broken between words (a longer word is cut), up to `most`."""
+    lines, used = 0, per_line  # a full line: the first word starts a new one
+    for word in paragraph.split():
+        if used + 1 + len(word) <= per_line:
+            used += 1 + len(word)
+            continue
+        full, used = divmod(len(word), per_line)
+        if used == 0:
+            full, used = full - 1, per_line
+        lines += 1 + full
+        if lines >= most:
+            return most
+    return max(lines, 1)
+
+
+def column_pixels(width: float) -> int:
+    """Return a column's width on screen at 100 % zoom: Excel's 7 pixels a character, plus 5."""
+    return int(width * 7 + 5)
+
+
+def header_text(column: Column) -> str:
+    """Return a Plan d'action column's header as written: required columns end with « * »."""
+    return column.header + (REQUIRED_MARK if column.required else "")
+
+
+def axis_step(largest: int) -> int:
+    """Return a whole step for the chart's count axis giving ten gridlines at most."""
+    steps = (1, 2, 5, 10, 20, 50, 100)
+    return next((step for step in steps if largest <= 10 * step), steps[-1])
+
+
+def _page_text(text: str) -> str:
+    """A text as a page header or footer shows it: « & » starts a code there, so it is doubled."""
+    return text.replace("&", "&&")
 
 
 def _cached(value: float | None) -> float | str:
@@ -134,7 +201,7 @@ class _Formats:
                      for g, c in COLOURS.items()}
         self.header = {g: add({"bold": True, "text_wrap": True, "valign": "top", "bg_color": c,
                                "border": 1}) for g, c in COLOURS.items()}
-        self.formula = add({"bg_color": COLOURS["calcul"], "border": 1})
+        self.formula = add({"bg_color": COLOURS["calcul"], "border": 1, "valign": "top"})
         self.count = add({"border": 1, "bg_color": COLOURS["calcul"]})
         self.share = add({"border": 1, "num_format": "0.0 %", "bg_color": COLOURS["calcul"]})
         self.money = add({"border": 1, "num_format": NUMBER_FORMATS["number"],
@@ -145,6 +212,7 @@ class _Formats:
                            "quote_prefix": True, "border": 1, "border_color": "#BFBFBF"})
         self.status = {s: add({"bg_color": c}) for s, c in STATUS_COLOURS.items()}
         self.late = add({"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"})
+        self.note = add({"italic": True, "font_color": "#9C0006"})
         self.plain = add({"locked": True})
 
     def _input(self, kind: str) -> Format:
@@ -186,19 +254,20 @@ class _Builder:
     def build(self) -> bytes:
         """Write every sheet and return the .xlsx bytes."""
         sheets = {name: self.book.add_worksheet(name, worksheet_class=_Sheet) for name in SHEETS}
-        self._write_lists(sheets["Listes"])
-        self._write_readme(sheets["Lisez-moi"])
-        self._write_identification(sheets["Identification"])
-        self._write_plan(sheets[PLAN_SHEET])
-        self._write_committee(sheets["Comité de suivi"])
-        self._write_dashboard(sheets[DASHBOARD_SHEET])
+        # Each sheet's writer returns the last row and column it prints; Listes, hidden, prints
+        # nothing (LibreOffice prints a hidden sheet that has a print area).
+        self._write_lists(sheets[LISTS_SHEET])
+        printed = {
+            README_SHEET: self._write_readme(sheets[README_SHEET]),
+            IDENT_SHEET: self._write_identification(sheets[IDENT_SHEET]),
+            PLAN_SHEET: self._write_plan(sheets[PLAN_SHEET]),
+            COMMITTEE_SHEET: self._write_committee(sheets[COMMITTEE_SHEET]),
+            DASHBOARD_SHEET: self._write_dashboard(sheets[DASHBOARD_SHEET]),
+        }
         self._write_properties()
         for name, sheet in sheets.items():
-            sheet.set_paper(1)  # letter
-            # One page wide, as tall as needed; the dashboard on one landscape page.
-            sheet.fit_to_pages(1, 1 if name == DASHBOARD_SHEET else 0)
-        sheets[DASHBOARD_SHEET].set_landscape()
-        sheets["Identification"].activate()
+            self._print_page(sheet, printed.get(name))
+        sheets[README_SHEET].activate()  # what the workbook is and how to fill it, first
         self.book.close()
         return self.stream.getvalue()
 
@@ -261,8 +330,9 @@ class _Builder:
         _ok(self.book.define_name(name, reference), name)
 
     # -- Lisez-moi ---------------------------------------------------------------------
-    def _write_readme(self, sheet: Worksheet) -> None:
+    def _write_readme(self, sheet: Worksheet) -> tuple[int, int]:
         t = self.template
+        required = ", ".join(c.header for c in t.columns if c.required)
         sheet.set_column(0, 0, 4)
         sheet.set_column(1, 1, README_WIDTH)
         self._text(sheet, 0, 1, t.title, self.formats.title)
@@ -273,11 +343,14 @@ class _Builder:
                  "calcule tout seul à partir de l'onglet Plan d'action."),
             ("sub", "Comment le remplir"),
             ("", "1. Identification : vérifier l'organisation, les années du plan et inscrire la "
-                 "période de suivi (l'année sur laquelle porte ce suivi)."),
+                 "période de suivi (l'année sur laquelle porte ce suivi). Sans elle, aucune action "
+                 "n'est comptée en retard."),
             ("", "2. Plan d'action : pour chaque action, choisir le Statut et l'Avancement dans "
                  "leur liste (l'avancement va de 0 à 100 par pas de 5, sans le signe %), inscrire "
                  "la Date de mise à jour et le Budget utilisé (des nombres, sans symbole), puis les "
                  "Commentaires, les Obstacles et les Prochaines étapes."),
+            ("", f"Un en-tête suivi de «{REQUIRED_MARK} » marque une colonne obligatoire, à remplir "
+                 f"pour chaque action : {required}. Le Statut le devient dès que l'action a débuté."),
             ("", "3. Une action Abandonnée ou Reportée s'explique dans Commentaires. Une action "
                  "Réalisée est à 100 %."),
             ("", "4. Nouvelle action : l'inscrire dans la première ligne vide du tableau (les "
@@ -287,6 +360,13 @@ class _Builder:
             ("", "6. Enregistrer le fichier au format .xlsx (Excel ou LibreOffice) et le "
                  "retourner à la personne responsable du suivi. Ne pas renommer les onglets ni "
                  "les en-têtes de colonnes."),
+            ("sub", "Impression"),
+            ("", "Chaque onglet est prêt à imprimer. Le Plan d'action s'imprime à l'horizontale sur "
+                 "du papier légal (8,5 × 14 po) : pour chaque groupe d'actions, une page « plan "
+                 "adopté » puis une page « suivi », les colonnes No à Action répétées sur chacune. "
+                 f"Il imprime les actions inscrites à la création du classeur et {PRINTED_SPARE_ROWS} "
+                 "lignes libres ; pour imprimer des actions ajoutées plus bas, sélectionner leurs "
+                 "lignes, puis Imprimer › Imprimer la sélection."),
             ("sub", "Légende des couleurs"),
         ]
         row = 2
@@ -312,9 +392,10 @@ class _Builder:
         self._text(sheet, row + 2, 1, f"Version du modèle : {t.version}")
         self._text(sheet, row + 3, 1, f"Produit par camf-excel {__version__}")
         self._protect(sheet)
+        return row + 3, 1
 
     # -- Identification ----------------------------------------------------------------
-    def _write_identification(self, sheet: Worksheet) -> None:
+    def _write_identification(self, sheet: Worksheet) -> tuple[int, int]:
         sheet.set_column(0, 0, 38)
         sheet.set_column(1, 1, 40)
         sheet.set_column(2, 2, 70)
@@ -335,6 +416,7 @@ class _Builder:
         note_row = IDENT_FIRST_ROW + len(self.template.identification) + 1
         self._text(sheet, note_row, 0, "* renseignement obligatoire", self.formats.help)
         self._protect(sheet)
+        return note_row, 2
 
     def _validate_identification(self, sheet: Worksheet, row: int, kind: str, list_name: str | None,
                                  label: str) -> None:
@@ -360,7 +442,7 @@ class _Builder:
         _ok(sheet.data_validation(cell, options), f"validation {cell}")
 
     # -- Plan d'action -----------------------------------------------------------------
-    def _write_plan(self, sheet: Worksheet) -> None:
+    def _write_plan(self, sheet: Worksheet) -> tuple[int, int]:
         columns = self.template.columns
         last_col = len(columns) - 1
         self._text(sheet, 0, 0, "Plan d'action et suivi", self.formats.title)
@@ -375,13 +457,12 @@ class _Builder:
             sheet.set_row(row, None, self.formats.plain)
         _ok(sheet.add_table(HEADER_ROW, 0, self.last_row, last_col, {
             "name": TABLE_NAME, "style": "Table Style Light 1", "autofilter": True,
-            "columns": [{"header": c.header, "header_format": self.formats.header[c.group]}
+            "columns": [{"header": header_text(c), "header_format": self.formats.header[c.group]}
                         for c in columns],
         }), "tableau")
         sheet.set_row(HEADER_ROW, 45)
-        sheet.freeze_panes(FIRST_DATA_ROW, 2)
-        sheet.set_landscape()
-        sheet.repeat_rows(HEADER_ROW)
+        # The action stays in view while staff fill the follow-up columns, far to the right.
+        sheet.freeze_panes(FIRST_DATA_ROW, self.columns["action"] + 1)
         for offset in range(self.rows):
             values = self.actions[offset] if offset < len(self.actions) else {}
             self._write_action(sheet, FIRST_DATA_ROW + offset, values)
@@ -390,6 +471,56 @@ class _Builder:
             self._define_column_name(sheet, col, column)
         self._colour_statuses(sheet)
         self._protect(sheet)
+        printed_rows = min(len(self.actions) + PRINTED_SPARE_ROWS, self.rows)
+        return FIRST_DATA_ROW + printed_rows - 1, max(i for i, c in enumerate(columns) if not c.hidden)
+
+    def _print_page(self, sheet: Worksheet, extent: tuple[int, int] | None) -> None:
+        """Give a sheet its print setup: paper, orientation, size, margins, header and footer, area."""
+        sheet.set_margins(left=SIDE_MARGIN, right=SIDE_MARGIN, top=TOP_MARGIN, bottom=TOP_MARGIN)
+        header, footer = self._page_texts()
+        sheet.set_header(header, {"margin": HEADER_MARGIN})
+        sheet.set_footer(footer, {"margin": HEADER_MARGIN})
+        if extent:
+            _ok(sheet.print_area(0, 0, *extent), f"zone d'impression {sheet.name}")
+        if sheet.name == PLAN_SHEET:
+            self._print_plan(sheet)
+            return
+        paper, landscape, tall = PAGE_SETUPS[sheet.name]
+        sheet.set_paper(paper)
+        if landscape:
+            sheet.set_landscape()
+        sheet.fit_to_pages(1, tall)
+
+    def _page_texts(self) -> tuple[str, str]:
+        """Return every sheet's page header (organisation, period or plan years) and footer (page X de Y)."""
+        ident = self.identification
+        organisation = str(ident.get("organisation") or "")[:HEADER_TEXT_LIMIT]
+        periode, start, end = (ident.get(key) for key in ("periode", "annee_debut", "annee_fin"))
+        when = ""
+        if periode not in (None, ""):
+            when = f"Période de suivi : {periode}"
+        elif start not in (None, "") and end not in (None, ""):
+            when = f"Plan {start}-{end}"
+        header = f"&L{_page_text(organisation)}&R{_page_text(when)}"
+        footer = "&L&A&CPage &P de &N&RImprimé le &D"
+        if len(header) > 255:  # Excel's limit; xlsxwriter would only warn and write no header
+            raise CamfError("En-tête de page trop long.")
+        return header, footer
+
+    def _print_plan(self, sheet: Worksheet) -> None:
+        """Print the actions legibly: for each block of actions, a « plan adopté » page, then a « suivi » one.
+
+        One page wide would shrink some twenty columns to an unreadable size: two pages wide,
+        No to Action repeated on each. Excel and LibreOffice both ignore manual breaks when they
+        fit to pages: the cut falls before Statut because the template's widths make the two
+        pages about as wide (checked by a test), whatever fonts the program has.
+        """
+        sheet.set_paper(PLAN_PAPER)
+        sheet.set_landscape()
+        sheet.fit_to_pages(2, 0)
+        sheet.repeat_columns(0, self.columns["action"])
+        sheet.repeat_rows(1, HEADER_ROW)  # the band (plan adopté, suivi) and the headers
+        sheet.print_across()  # a block's suivi page right after its plan page
 
     def _write_bands(self, sheet: Worksheet) -> None:
         labels = {"plan": "PLAN ADOPTÉ", "suivi": "SUIVI", "calcul": "CALCULÉ"}
@@ -489,11 +620,11 @@ class _Builder:
             "retard")
 
     # -- Comité de suivi ---------------------------------------------------------------
-    def _write_committee(self, sheet: Worksheet) -> None:
+    def _write_committee(self, sheet: Worksheet) -> tuple[int, int]:
         self._text(sheet, 0, 0, "Comité de suivi", self.formats.title)
         members = ("Nom", "Organisation", "Rôle", "Courriel")
         meetings = ("Date de la rencontre", "Sujets", "Décisions")
-        for col, width in enumerate((28, 28, 36, 30, 3, 14, 45, 45)):
+        for col, width in enumerate((28, 28, 36, 30, 3, MEETING_DATE_WIDTH, 45, 45)):
             kind = "date" if col == 5 else "text"
             sheet.set_column(col, col, width, None if col == 4 else self.formats.for_kind(kind))
         self._committee_table(sheet, 0, members, COMMITTEE_MEMBERS, "tbl_comite")
@@ -511,6 +642,7 @@ class _Builder:
         self._text(sheet, 1, 0, "Membres du comité", self.formats.subtitle)
         self._text(sheet, 1, 5, "Journal des rencontres", self.formats.subtitle)
         self._protect(sheet)
+        return 2 + max(COMMITTEE_MEMBERS, COMMITTEE_MEETINGS), 5 + len(meetings) - 1
 
     def _committee_table(self, sheet: Worksheet, col: int, headers: Sequence[str], rows: int,
                          name: str) -> None:
@@ -520,9 +652,9 @@ class _Builder:
                         for h in headers]}), name)
 
     # -- Tableau de bord ---------------------------------------------------------------
-    def _write_dashboard(self, sheet: Worksheet) -> None:
+    def _write_dashboard(self, sheet: Worksheet) -> tuple[int, int]:
         f = self.formats
-        sheet.set_column(0, 0, 44)
+        sheet.set_column(0, 0, 50)  # « Soutien aux familles et conciliation travail-famille », bold
         sheet.set_column(1, 1, 14)
         sheet.set_column(2, 20, 12)
         self._text(sheet, 0, 0, "Tableau de bord", f.title)
@@ -537,10 +669,20 @@ class _Builder:
             cell = xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
             _ok(self.book.define_name(indicator.cell_name, "=" + _qualified(sheet.name, cell)),
                 indicator.cell_name)
+            if indicator.name == "en_retard":
+                self._late_note(sheet, row)
             row += 1
         row = self._write_status_table(sheet, row + 1)
-        self._write_matrix(sheet, row + 2)
+        extent = self._write_matrix(sheet, row + 2)
         self._protect(sheet)
+        return extent
+
+    def _late_note(self, sheet: Worksheet, row: int) -> None:
+        """Say beside the late count why it is 0 while no période de suivi is entered."""
+        note = text_literal(PERIOD_MISSING_NOTE)
+        cached = "" if is_number(self.periode) else PERIOD_MISSING_NOTE
+        _ok(sheet.write_formula(row, 2, f'=IF(ISNUMBER(ident_periode),"",{note})', self.formats.note,
+                                cached), "note période")
 
     def _write_status_table(self, sheet: Worksheet, top: int) -> int:
         """Write the count and share of each status from row `top`; return the row after the table."""
@@ -563,7 +705,8 @@ class _Builder:
                                 _cached(d.without_status_share)), "sans statut")
         return row + 1
 
-    def _write_matrix(self, sheet: Worksheet, top: int) -> None:
+    def _write_matrix(self, sheet: Worksheet, top: int) -> tuple[int, int]:
+        """Write the champ × statut matrix and its chart below; return the last row and column shown."""
         d, f = self.figures, self.formats
         statuses = self.template.lists["statut"].items
         champs = self.template.lists["champ"].items
@@ -582,10 +725,12 @@ class _Builder:
                                         f.count, d.by_champ_status[champ, status]), champ)
             _ok(sheet.write_formula(row, total_col, "=" + champ_formula(champ_cell), f.count,
                                     d.by_champ[champ]), champ)
-        self._insert_chart(sheet, top, len(champs), statuses)
+        chart_row = top + len(champs) + 2
+        self._insert_chart(sheet, top, len(champs), statuses, chart_row)
+        return chart_row + CHART_SIZE[1] // DEFAULT_ROW_PIXELS, total_col
 
-    def _insert_chart(self, sheet: Worksheet, top: int, n_champs: int,
-                      statuses: Sequence[str]) -> None:
+    def _insert_chart(self, sheet: Worksheet, top: int, n_champs: int, statuses: Sequence[str],
+                      row: int) -> None:
         chart = self.book.add_chart({"type": "bar", "subtype": "stacked"})
         first, last = top + 1, top + n_champs
         for col, status in enumerate(statuses, start=1):
@@ -598,9 +743,13 @@ class _Builder:
             })
         chart.set_title({"name": "Actions par champ d'action et par statut"})
         chart.set_y_axis({"reverse": True})
+        # Actions are whole: the count axis (a bar chart's x axis) goes by whole steps from 0.
+        step = axis_step(max(self.figures.by_champ.values(), default=0))
+        chart.set_x_axis({"min": 0, "major_unit": step, "num_format": "0"})
         chart.set_legend({"position": "bottom"})
-        chart.set_size({"width": 900, "height": 480})
-        sheet.insert_chart(2, len(statuses) + 3, chart)  # right of the matrix, never over it
+        chart.set_size({"width": CHART_SIZE[0], "height": CHART_SIZE[1]})
+        # Below the matrix, never over it: on a laptop screen the matrix fills the width.
+        _ok(sheet.insert_chart(row, 0, chart), "graphique")
 
     def _write_properties(self) -> None:
         t = self.template

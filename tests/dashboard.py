@@ -15,7 +15,7 @@ from python_calamine import CalamineWorkbook
 
 from camf_excel.figures import Figures, indicators
 from camf_excel.model import Template
-from camf_excel.writer import DASHBOARD_SHEET, FIRST_DATA_ROW, HEADER_ROW, PLAN_SHEET
+from camf_excel.writer import DASHBOARD_SHEET, FIRST_DATA_ROW, HEADER_ROW, PLAN_SHEET, header_text
 
 Snapshot = dict[str, object]
 NOT_SET = "(vide)"
@@ -73,7 +73,7 @@ def read_plan_rows(path: Path, template: Template) -> list[dict[str, object]]:
     sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(PLAN_SHEET)
     rows = sheet.to_python(skip_empty_area=False)
     headers = rows[HEADER_ROW]
-    assert list(headers[: len(template.columns)]) == [c.header for c in template.columns]
+    assert list(headers[: len(template.columns)]) == [header_text(c) for c in template.columns]
     return [{c.key: (row[i] if row[i] != "" else None) for i, c in enumerate(template.columns)}
             for row in rows[FIRST_DATA_ROW:]]
 

@@ -190,9 +190,11 @@ FAKE_ROW = b'<!-- <row r="5"><c r="C5" s="99"/></row> --><?note <c r="C5" s="98"
 
 def test_annotate__markup_in_cdata_comments_and_instructions__the_named_cells_edited(
         workbook: Path, ident_part: str, tmp_path: Path) -> None:
+    with zipfile.ZipFile(workbook) as archive:
+        b4 = re.search(rb'<c r="B4" s="15" t="s"><v>\d+</v></c>', archive.read(ident_part))
+    assert b4 is not None
     hostile = _rewrite(workbook, tmp_path / "cdata.xlsx", {
-        ident_part: (b'<c r="B4" s="15" t="s"><v>190</v></c>',
-                     b'<c r="B4" s="15" t="inlineStr"><is><t>' + FAKE_CELL + b"</t></is></c>"),
+        ident_part: (b4.group(0), b'<c r="B4" s="15" t="inlineStr"><is><t>' + FAKE_CELL + b"</t></is></c>"),
         "xl/sharedStrings.xml": (b"<si><t>", b"<si><t>" + FAKE_CELL),
     })
     hostile = _rewrite(hostile, tmp_path / "cdata2.xlsx",

@@ -25,6 +25,7 @@ from camf_excel.writer import (
     SHEETS,
     USED_FUNCTIONS,
     build_workbook,
+    header_text,
     row_height,
 )
 
@@ -63,8 +64,8 @@ def test_workbook__table__covers_every_input_row(pfm_workbook: Path) -> None:
     table = sheet.tables["tbl_plan"]
     last_row = FIRST_DATA_ROW + max(25 + 100, MIN_ROWS)
     assert table.ref == f"A3:V{last_row}"
-    assert [c.name for c in table.tableColumns] == [c.header for c in PFM.columns]
-    assert sheet.freeze_panes == "C4"
+    assert [c.name for c in table.tableColumns] == [header_text(c) for c in PFM.columns]
+    assert sheet.freeze_panes == "E4"  # No to Action stay in view
     assert sheet["T4"].value.startswith('=IF(LEN(TRIM(D4))=0,"",')
     recognised = f'=IF(LEN(TRIM(D{last_row}))=0,"",IFERROR(INDEX(liste_statut_canon'
     assert sheet[f"U{last_row}"].value.startswith(recognised)
@@ -222,7 +223,7 @@ def test_safe_file_name__any_organisation__windows_safe(organisation: str, code:
 def test_row_height__wrapped_text__tall_enough() -> None:
     assert row_height([]) == 15
     assert row_height([("court", 30)]) == 15
-    assert row_height([("x" * 100, 30), ("y", 10)]) == 15 * 4
+    assert row_height([("x" * 100, 30), ("y", 10)]) == 15 * 3  # 34 characters a line
     assert row_height([("a\nb\nc", 30)]) == 45
     assert row_height([("z" * 100_000, 10)]) == 150
 
