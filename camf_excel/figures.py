@@ -74,7 +74,8 @@ def has_follow_up(row: Row, template: Template) -> bool:
     return any(row.get(c.key) not in (None, "") for c in template.columns if c.group == "suivi")
 
 
-def _share(part: float, whole: float) -> float | None:
+def share(part: float, whole: float) -> float | None:
+    """A part as a fraction of a whole (None when the whole is nothing): every share, one rule."""
     return part / whole if whole > 0 else None
 
 
@@ -97,21 +98,21 @@ class Figures:
     @property
     def realised_share(self) -> float | None:
         """Share of actions realised."""
-        return _share(self.realised, self.actions)
+        return share(self.realised, self.actions)
 
     @property
     def budget_used_share(self) -> float | None:
         """Budget used as a share of the budget planned."""
-        return _share(self.budget_used, self.budget_planned)
+        return share(self.budget_used, self.budget_planned)
 
     def status_share(self, status: str) -> float | None:
         """Share of actions with this status."""
-        return _share(self.by_status[status], self.actions)
+        return share(self.by_status[status], self.actions)
 
     @property
     def without_status_share(self) -> float | None:
         """Share of actions with no recognised status."""
-        return _share(self.without_status, self.actions)
+        return share(self.without_status, self.actions)
 
 
 def compute_figures(rows: Iterable[Row], periode: object, template: Template) -> Figures:

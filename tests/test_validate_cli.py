@@ -92,10 +92,10 @@ def test_validate_cli__nothing_readable__exit_2(tmp_path: Path) -> None:
     assert "~$" not in output
 
 
-def test_validate_cli__missing_path__named_not_traceback(tmp_path: Path) -> None:
+def test_validate_cli__missing_path__named_as_error_exit_1(tmp_path: Path) -> None:
     code, output = run("validate", str(tmp_path / "absent.xlsx"), str(CLEAN))
-    assert code == 0
-    assert "absent.xlsx" in output and "introuvable" in output
+    assert code == 1  # DOMAIN §8: the other input is read, the exit code says one was refused
+    assert f"Erreur : Introuvable : {tmp_path / 'absent.xlsx'}" in output and "aucun problème" in output
 
 
 def test_validate_cli__annotated_into_the_input_folder__inputs_never_touched(tmp_path: Path) -> None:
