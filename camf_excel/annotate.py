@@ -13,6 +13,7 @@ is ever written onto a file the run read.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import posixpath
 from collections.abc import Sequence
@@ -28,11 +29,11 @@ from camf_excel.annotate_package import (
     add_content_type,
     read_workbook,
 )
-from camf_excel.annotate_sheet import LINE_PREFIXES, Layout, Note, Worksheet, parse_cell
-from camf_excel.annotate_styles import FILL_COLOURS, Styles
+from camf_excel.annotate_sheet import LEGEND, LINE_PREFIXES, Layout, Note, Worksheet, parse_cell
+from camf_excel.annotate_styles import COLOUR_NAMES, FILL_COLOURS, Styles
 from camf_excel.errors import CamfError, InputError, OutputExistsError
 from camf_excel.files import load_input
-from camf_excel.model import Issue
+from camf_excel.model import ERROR, WARNING, Issue
 from camf_excel.outputs import refuse_existing, write_atomically
 from camf_excel.package import check_zip_workbook
 from camf_excel.workers import TIMEOUT_SECONDS, Failure, run_isolated
@@ -109,7 +110,18 @@ def _notes_by_sheet(book: Workbook, issues: Sequence[Issue]) -> dict[str, list[N
             continue  # file- or sheet-level issue, or a sheet the workbook lacks: the report has it
         cells = found.setdefault(part, {})
         cells.setdefault(position, Note(*position)).add(issue)
+    for cells in found.values():
+        legend = cells.setdefault((1, 1), Note(1, 1, LEGEND))
+        legend.explain(legend_lines(dt.date.today()))
     return {part: [cells[key] for key in sorted(cells)] for part, cells in found.items()}
+
+
+def legend_lines(day: dt.date) -> list[str]:
+    """The note at A1 of each annotated sheet: what the copy is and what its colours say."""
+    return [f"Copie annotée par camf-excel le {day.isoformat()}.",
+            f"En {COLOUR_NAMES[ERROR]} : une erreur à corriger ; en {COLOUR_NAMES[WARNING]} : un "
+            "avertissement à vérifier. Chaque cellule colorée porte une note qui dit quoi faire.",
+            "Corrigez le classeur, puis renvoyez-le. (Les notes s'impriment après chaque feuille.)"]
 
 
 @dataclass

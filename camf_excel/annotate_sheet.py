@@ -28,6 +28,7 @@ from camf_excel.xmlparts import (
 )
 
 LINE_PREFIXES = {ERROR: "Erreur : ", WARNING: "Avertissement : "}
+LEGEND = "legende"  # the severity of a note that explains the copy: no fill
 MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
 _CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
 # CT_Worksheet: legacyDrawing comes after drawing and before these (mc:AlternateContent wraps
@@ -84,6 +85,10 @@ class Note:
     def text(self) -> str:
         """The note's text, one line per issue."""
         return "\n".join(self.lines)
+
+    def explain(self, lines: list[str]) -> None:
+        """Put the copy's legend first in this note."""
+        self.lines[:0] = [line for line in lines if line not in self.lines]
 
     def add(self, issue: Issue) -> None:
         """Take one more issue on this cell."""
@@ -201,6 +206,7 @@ class _Reading:
     numbered: list[tuple[Node, int]] = field(default_factory=list)  # rows without r, and their number
     legacy_drawing: Node | None = None
     after_legacy_drawing: Node | None = None  # the first child that must follow a legacyDrawing
+    page_setup: Node | None = None
 
 
 class Worksheet:
@@ -236,8 +242,20 @@ class Worksheet:
                   for at, number, row_notes in reading.new_rows]
         edits += self._tail(reading.sheet_data, p, wanted, new_cell)
         edits += self._widened_dimension(reading.dimension, notes)
+        edits += self._notes_printed(reading.page_setup)
         self.edits += edits
         return reading.layout.freeze()
+
+    def _notes_printed(self, page_setup: Node | None) -> list[Edit]:
+        """Print the notes after the sheet (Excel and LibreOffice print none by default).
+
+        Only where the sheet has its page setup: a new one would have to find its place among
+        the elements the schema orders, for a setting the person can also choose when printing.
+        """
+        if page_setup is None:
+            return []
+        return [(page_setup.start, page_setup.head,
+                 set_attribute(start_tag(self.data, page_setup), "cellComments", "atEnd"))]
 
     def _read(self, wanted: dict[int, list[Note]]) -> _Reading:
         """Read the sheet once: sizes, column formats, and where each noted row is or goes."""
@@ -430,6 +448,8 @@ def _read_top(node: Node, reading: _Reading, main: bool) -> None:
         reading.dimension = node
     elif node.local == "legacyDrawing" and reading.legacy_drawing is None:
         reading.legacy_drawing = node
+    elif node.local == "pageSetup" and reading.page_setup is None:
+        reading.page_setup = node
     elif node.local == "sheetFormatPr":
         layout = reading.layout
         layout.default_row = pixels(node.attrs.get("defaultRowHeight"), 4 / 3) or layout.default_row

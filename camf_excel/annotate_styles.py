@@ -9,7 +9,10 @@ from camf_excel.errors import InputError
 from camf_excel.model import ERROR, WARNING
 from camf_excel.xmlparts import DAMAGED, Edit, Node, append_child, apply, set_attribute, start_tag, tree
 
-FILL_COLOURS: dict[str, str] = {ERROR: "FFFFC7CE", WARNING: "FFFFEB9C"}  # Excel's "bad" and "neutral" fills
+# Violet and turquoise: colours the follow-up workbook never uses (its statuses are grey, yellow,
+# green, blue, salmon; « En retard » is pink), so a highlight is never read as a status.
+FILL_COLOURS: dict[str, str] = {ERROR: "FFCC99FF", WARNING: "FF8EE5EE"}
+COLOUR_NAMES: dict[str, str] = {ERROR: "violet", WARNING: "turquoise"}
 _STYLES_CONTENT = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
 _MINIMAL_STYLES = (
     '<styleSheet xmlns="{main}"><fonts count="1"><font><sz val="11"/>'
@@ -86,7 +89,12 @@ class Styles:
             self.data = apply(self.data, [append_child(self.data, container, defaults)])
 
     def styled(self, base: int, severity: str) -> int:
-        """Return the index of base's format with the severity's fill, cloning it the first time."""
+        """Return the index of base's format with the severity's fill, cloning it the first time.
+
+        A severity without a fill (the legend's) keeps the cell's own format.
+        """
+        if severity not in FILL_COLOURS:
+            return base
         if not 0 <= base < len(self.formats):
             base = 0  # a dangling index shows as the default format in Excel
         key = (base, severity)

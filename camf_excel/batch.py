@@ -21,6 +21,10 @@ from camf_excel.walk import Skipped, walk_inputs
 from camf_excel.workers import Failure, run_isolated
 
 IDENTITY_KEYS = ("organisation", "code_geo", "mrc", "region", "demarche", "periode")
+# The verdict on each file validated, as the validation report's checklist shows it.
+CONFORMING, TO_CORRECT, UNREADABLE = "conforme", "à corriger", "illisible"
+CHECKLIST_COLUMNS = ("file", "organisation", "periode", "responsable_nom", "responsable_courriel", "verdict",
+                     "erreurs", "avertissements")
 SOURCE_KEYS = ("source_file", "source_row")
 PARALLEL_FROM = 4  # below this, one worker process does the job
 Progress = Callable[[int, int], None]
@@ -70,6 +74,24 @@ def check_files(paths: Sequence[str | Path], periode: int | None = None, jobs: i
         if progress is not None:
             progress(done, len(tasks))
     return CheckRun(tuple(r for r in results if r is not None), tuple(skipped), notices)
+
+
+def verdict(result: WorkbookResult) -> str:
+    """Say what a validated file needs: nothing (conforme), corrections, or to be sent again (illisible)."""
+    if not result.readable:
+        return UNREADABLE
+    return TO_CORRECT if result.errors else CONFORMING
+
+
+def checklist_frame(run: CheckRun) -> pd.DataFrame:
+    """One row per file validated, in input order: who it is from, whom to write to, the verdict."""
+    rows = []
+    for result in run.results:
+        ident = result.identification
+        rows.append({"file": result.file, **{key: ident.get(key) for key in CHECKLIST_COLUMNS[1:5]},
+                     "verdict": verdict(result), "erreurs": result.errors,
+                     "avertissements": len(result.issues) - result.errors})
+    return pd.DataFrame(rows, columns=list(CHECKLIST_COLUMNS))
 
 
 def _as_result(file: str, outcome: object) -> WorkbookResult:

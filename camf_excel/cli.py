@@ -13,13 +13,13 @@ from typing import Any
 import click
 
 from camf_excel import __version__, consolidation
-from camf_excel.annotate import ANNOTATED_KINDS, annotate_files
-from camf_excel.batch import CheckRun, check_files, issues_frame
+from camf_excel.annotate import annotate_files
+from camf_excel.batch import CheckRun, check_files, checklist_frame, issues_frame
 from camf_excel.clickfr import WHOLE_NUMBER, FrenchGroup
 from camf_excel.errors import CamfError, PlanError
 from camf_excel.figures import Figures, share
 from camf_excel.generate import generate_batch, generate_workbook
-from camf_excel.issues import display_value, path_text
+from camf_excel.issues import display_value, for_staff, path_text
 from camf_excel.outputs import refuse_existing, refuse_existing_folder, refuse_input_as_output
 from camf_excel.report import (
     OUTPUT_WORKBOOK,
@@ -260,7 +260,7 @@ def validate(paths: tuple[Path, ...], periode: int | None, report: Path | None,
     show_check_run(run, missing)
     if report is not None:
         refuse_input_as_output(report, [Path(r.file) for r in run.results])
-        write_issues_report(issues_frame(run.issues), report, force)
+        write_issues_report(issues_frame(run.issues), report, force, files=checklist_frame(run))
         say(f"Rapport écrit : {report}")
     if annotate_dir is not None:
         _annotate(run, annotate_dir, force)
@@ -294,15 +294,30 @@ def _exists(path: Path) -> bool:
 
 
 def _annotate(run: CheckRun, folder: Path, force: bool) -> None:
-    """Write the annotated copies, each in a capped worker; never onto an input, never two on one name."""
-    jobs = [(Path(result.file), [issue for issue in result.issues if issue.cell]) for result in run.results
-            if result.kind in ANNOTATED_KINDS and any(issue.cell for issue in result.issues)]
+    """Write the annotated copies of the files staff must correct, each in a capped worker.
+
+    Never onto an input, never two on one name. A file whose only issues come from the
+    coordinator's own --periode gets no copy; one that cannot be annotated (.ods, .xls…) is
+    named with the reason, and the summary names every file left without its copy.
+    """
+    jobs = [(Path(result.file), cells) for result in run.results
+            if (cells := [issue for issue in result.issues if issue.cell and for_staff(issue)])]
+    if not jobs:
+        say("Copies annotées : aucun classeur n'a de cellule à corriger.")
+        return
     inputs = [Path(result.file) for result in run.results]
-    for outcome in annotate_files(jobs, folder, inputs, force):
+    outcomes = annotate_files(jobs, folder, inputs, force)
+    for outcome in outcomes:
         if outcome.target is None:
-            say(f"  copie annotée non écrite pour {outcome.source} : {outcome.reason}", fg="yellow", err=True)
+            say(f"  copie annotée non écrite pour {path_text(outcome.source)} : {outcome.reason}",
+                fg="yellow", err=True)
         else:
-            say(f"Copie annotée : {outcome.target}")
+            say(f"Copie annotée : {path_text(outcome.target)}")
+    left = [path_text(outcome.source) for outcome in outcomes if outcome.target is None]
+    written = f"Copies annotées : {len(outcomes) - len(left)} écrite(s) dans {path_text(folder)}"
+    if left:
+        written += f" ; {len(left)} non écrite(s), à corriger d'après le rapport : {', '.join(left)}"
+    say(written, bold=True)
 
 
 @main.command()

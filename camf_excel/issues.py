@@ -215,6 +215,16 @@ def path_text(path: object) -> str:
     return text
 
 
+# Issues that come from what the coordinator asked (--periode), not from the file: nothing for the
+# staff to correct, so they alone never call for an annotated copy.
+COORDINATOR_CODES = frozenset({"PERIODE_DIFFERENTE"})
+
+
+def for_staff(issue: Issue) -> bool:
+    """Tell whether the staff who filled the workbook have something to do about this issue."""
+    return issue.code not in COORDINATOR_CODES
+
+
 def make_issue(code: str, file: str, *, sheet: str = "", cell: str = "", row: int | None = None,
                column: str = "", value: object = "", **details: object) -> Issue:
     """Build the issue of a catalogued rule, its message filled with the occurrence's details."""

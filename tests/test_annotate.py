@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import posixpath
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from libreoffice import convert, needs_libreoffice
 from openpyxl.cell.cell import Cell
 
-from camf_excel.annotate import AUTHOR, annotate_workbook
+from camf_excel.annotate import AUTHOR, FILL_COLOURS, annotate_workbook, legend_lines
 from camf_excel.errors import InputError, OutputExistsError
 from camf_excel.generate import generate_workbook
 from camf_excel.issues import make_issue
@@ -26,7 +27,14 @@ from camf_excel.model import ERROR, WARNING, Issue, Severity
 from camf_excel.writer import PLAN_SHEET
 
 IDENT = "Identification"
-RED, YELLOW = "FFFFC7CE", "FFFFEB9C"
+RED, YELLOW = FILL_COLOURS[ERROR], FILL_COLOURS[WARNING]  # the copy's violet and turquoise
+LEGEND = frozenset(legend_lines(dt.date.today()))  # the note at A1 of each annotated sheet
+
+
+def issue_text(text: str | None) -> str | None:
+    """A note's text without the copy's legend (None when only the legend is there)."""
+    lines = [line for line in (text or "").split("\n") if line not in LEGEND]
+    return "\n".join(lines) or None
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
@@ -114,8 +122,11 @@ def test_annotate__named_cells__get_note_and_fill_by_severity(annotated: Path) -
     assert ident["B12"].comment.text == "Avertissement : date d'adoption vide"
     assert ident["B12"].fill.fgColor.rgb == YELLOW
     noted = {(sheet.title, cell.coordinate) for sheet in book.worksheets for row in sheet.iter_rows()
-             for cell in row if cell.comment}
+             for cell in row if cell.comment and issue_text(cell.comment.text)}
     assert noted == NOTED
+    for sheet in {PLAN_SHEET, IDENT}:  # the legend, on each annotated sheet, with no fill
+        assert book[sheet]["A1"].comment.text.split("\n")[:3] == legend_lines(dt.date.today())
+        assert book[sheet]["A1"].fill.fgColor.rgb not in (RED, YELLOW)
 
 
 def test_annotate__named_cells__keep_format_and_protection(source: Path, annotated: Path) -> None:
@@ -225,7 +236,7 @@ def test_annotate__annotated_again__notes_appended_to_the_existing_comments(anno
     assert plan["C6"].comment.text == "Erreur : nouvelle"
     vml = parts["xl/drawings/vmlDrawing1.vml"]
     assert vml.count(b"<x:Row>3</x:Row><x:Column>11</x:Column>") == 1  # one shape per noted cell
-    assert vml.count(b'ObjectType="Note"') == 6  # 5 from the first pass, C6 from this one
+    assert vml.count(b'ObjectType="Note"') == 7  # 5 and the legend from the first pass, C6 from this one
 
 
 def test_annotate__annotated_again_with_the_same_issues__no_line_repeated(annotated: Path,
@@ -334,8 +345,8 @@ def test_annotate__any_cells__each_noted_once_values_unchanged(named: dict[tuple
         copy = annotate_workbook(source, Path(folder) / "copie.xlsx", issues)
         sheet = openpyxl.load_workbook(copy)[PLAN_SHEET]
         values = [[cell.value for cell in row] for row in sheet.iter_rows(max_row=5, max_col=4)]
-        noted = {(cell.row, cell.column): cell.comment.text for row in sheet.iter_rows() for cell in row
-                 if cell.comment}
+        noted = {(cell.row, cell.column): issue_text(cell.comment.text) for row in sheet.iter_rows()
+                 for cell in row if cell.comment and issue_text(cell.comment.text)}
     assert values[:2] == [["No", "Action", None, None], [1, 2, 3, None]] and values[4][3] == 5
     assert noted == {(row, column): f"{'Erreur' if severity == ERROR else 'Avertissement'} : r{row}c{column}"
                      for (row, column), severity in named.items()}
@@ -382,7 +393,7 @@ def test_libreoffice__annotated_copy__resaved_with_its_notes(annotated: Path, tm
     resaved = convert(annotated, tmp_path / "lo", recalc=False)
     book = openpyxl.load_workbook(resaved)
     noted = {(sheet.title, cell.coordinate): cell.comment.text for sheet in book.worksheets
-             for row in sheet.iter_rows() for cell in row if cell.comment}
+             for row in sheet.iter_rows() for cell in row if cell.comment and issue_text(cell.comment.text)}
     assert set(noted) == NOTED
     assert noted[IDENT, "B12"] == "Avertissement : date d'adoption vide"
     assert book[PLAN_SHEET]["L4"].fill.fgColor.rgb == RED

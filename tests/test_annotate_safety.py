@@ -17,10 +17,10 @@ import openpyxl
 import pytest
 from conftest import IDENTIFICATION, PFM_PLAN
 from openpyxl.worksheet.worksheet import Worksheet
-from test_annotate import MAIN, _parts, _sheet_part
+from test_annotate import MAIN, _parts, _sheet_part, issue_text
 
 from camf_excel import annotate
-from camf_excel.annotate import annotate_files, annotate_workbook, annotation_targets
+from camf_excel.annotate import FILL_COLOURS, annotate_files, annotate_workbook, annotation_targets
 from camf_excel.errors import CamfError, InputError
 from camf_excel.generate import generate_workbook
 from camf_excel.model import ERROR, Issue
@@ -28,7 +28,7 @@ from camf_excel.package import PackageFacts, check_zip_workbook
 from camf_excel.writer import PLAN_SHEET
 
 IDENT = "Identification"
-RED = "FFFFC7CE"
+RED = FILL_COLOURS[ERROR]
 IN_TIME = 2.0  # seconds a hostile copy may take, done or refused
 INPUT_KEPT = "jamais modifié ni remplacé"
 EXISTS = "existe déjà : utilisez --force pour la remplacer"
@@ -64,10 +64,11 @@ def _copy(source: Path, target: Path) -> Path:
 
 
 def _note_texts(copy: Path) -> list[str]:
-    """Every note of a copy, as openpyxl reads it."""
+    """Every note of a copy about an issue, as openpyxl reads it (the legend apart)."""
     book = openpyxl.load_workbook(copy)
-    return [cell.comment.text for sheet in book.worksheets for row in sheet.iter_rows() for cell in row
-            if cell.comment]
+    texts = [issue_text(cell.comment.text) for sheet in book.worksheets for row in sheet.iter_rows()
+             for cell in row if cell.comment]
+    return [text for text in texts if text]
 
 
 def _values(sheet: Worksheet) -> dict[str, object]:
@@ -164,7 +165,7 @@ def test_annotate_files__zero_default_row_height__copy_done_in_time(workbook: Pa
     (outcome,) = annotate_files([(flat, issues)], tmp_path / "annotes", [flat])
     assert time.monotonic() - start < IN_TIME
     assert outcome.target is not None, outcome.reason
-    assert _parts(outcome.target)["xl/comments1.xml"].count(b"<comment ") == 2_000
+    assert _parts(outcome.target)["xl/comments1.xml"].count(b"<comment ") == 2_000 + 1  # and the legend
 
 
 def test_annotate_files__copy_over_its_time__abandoned_the_others_written(workbook: Path, ident_part: str,
@@ -223,9 +224,9 @@ def test_annotate__markup_in_an_existing_note__completed_in_place(noted: Path, t
     copy = annotate_workbook(hostile, tmp_path / "copie.xlsx", [_issue(IDENT, "B4", "encore")])
     ident = openpyxl.load_workbook(copy)[IDENT]
     assert ident["B4"].comment.text.endswith("Erreur : encore")
-    assert ident["A1"].comment is None
+    assert ident["A1"].comment.text.startswith("</text></comment>")  # the CDATA stays text of its note
     comments = ElementTree.fromstring(_parts(copy)["xl/comments1.xml"])
-    assert len(list(comments.iter(f"{MAIN}comment"))) == 1
+    assert [c.get("ref") for c in comments.iter(f"{MAIN}comment")] == ["A1", "B4"]
 
 
 # --- 5. an odd part: a clear refusal, never a traceback ------------------------------------------
