@@ -64,8 +64,8 @@ def check_files(paths: Sequence[str | Path], periode: int | None = None, jobs: i
     `progress(done, total)` is called as each file is finished (in any order).
     """
     files, skipped = walk_inputs([Path(p) for p in paths])
-    notices = tuple(make_issue("FICHIER_IGNORE", str(entry.path), detail=entry.reason)
-                    for entry in skipped if not entry.silent)
+    notices = tuple(make_issue("ENTREE_INTROUVABLE" if entry.missing else "FICHIER_IGNORE", str(entry.path),
+                               detail=entry.reason) for entry in skipped if not entry.silent)
     tasks = [(str(path), periode, today) for path in files]
     results: list[WorkbookResult | None] = [None] * len(tasks)
     workers = jobs if jobs is not None else (1 if len(tasks) < PARALLEL_FROM else None)

@@ -628,8 +628,9 @@ def _received_row(source: _Source, expected: bool | None, remark: str) -> dict[s
 def _sources(sources: Sequence[_Source], skipped: Sequence[Skipped], issues: pd.DataFrame) -> pd.DataFrame:
     """Each file found: its fate, checksum, template, identity and row accounting."""
     rows = [_source_row(s) for s in sources]
-    rows += [{"source_file": path_text(s.path), "statut": IGNORED, "motif": path_text(s.reason),
-              "lignes_lues": 0, "lignes_consolidees": 0, "lignes_rejetees": 0} for s in skipped]
+    rows += [{"source_file": path_text(s.path), "statut": REFUSED if s.missing else IGNORED,
+              "motif": path_text(s.reason), "lignes_lues": 0, "lignes_consolidees": 0, "lignes_rejetees": 0}
+             for s in skipped]
     frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
     by_file = issues.groupby(["file", "severity"]).size().unstack(fill_value=0) if not issues.empty else None
     for column, severity in (("erreurs", ERROR), ("avertissements", "avertissement")):
@@ -654,6 +655,7 @@ def _source_row(source: _Source) -> dict[str, object]:
 def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completeness: pd.DataFrame,
              with_territories: bool, periode: int | None) -> Summary:
     statuses = collections.Counter(s.status for s in sources)
+    missing = sum(1 for entry in skipped if entry.missing)  # named, absent: refused, not ignored
     kept = [s for s in sources if s.status == CONSOLIDATED]
     mrc_workbooks = sum(1 for s in kept if _is_mrc(s))
     rows_read = sum(s.rows_read for s in sources)
@@ -661,8 +663,8 @@ def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completenes
     expected = completeness[completeness["attendu"] == True] if with_territories else None  # noqa: E712
     return Summary(
         files_found=len(sources) + len(skipped), files_consolidated=statuses[CONSOLIDATED],
-        files_refused=statuses[REFUSED], files_set_aside=statuses[SET_ASIDE],
-        files_other_period=statuses[OTHER_PERIOD], files_ignored=len(skipped),
+        files_refused=statuses[REFUSED] + missing, files_set_aside=statuses[SET_ASIDE],
+        files_other_period=statuses[OTHER_PERIOD], files_ignored=len(skipped) - missing,
         rows_read=rows_read, rows_consolidated=consolidated, rows_rejected=rows_read - consolidated,
         expected=len(expected) if expected is not None else None,
         received=int(expected["recu"].sum()) if expected is not None else None,

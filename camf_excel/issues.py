@@ -32,6 +32,8 @@ CATALOGUE: dict[str, Entry] = {
     # -- the file as a whole
     "FICHIER_IGNORE": _entry(WARNING, _FILE, "élément du dossier laissé de côté (PDF, lien, tube…)",
                              "{detail}"),
+    "ENTREE_INTROUVABLE": _entry(ERROR, _FILE, "fichier ou dossier nommé sur la ligne de commande absent",
+                                 "{detail} : vérifiez le chemin ; les autres entrées ont été lues"),
     "FICHIER_VIDE": _entry(ERROR, _FILE, "fichier vide",
                            "fichier vide (0 octet) : demandez à l'expéditeur de renvoyer le classeur"),
     "FICHIER_TROP_GROS": _entry(ERROR, _FILE, "fichier trop volumineux", "{detail}"),

@@ -23,6 +23,7 @@ class Skipped:
     path: Path
     reason: str
     silent: bool = False
+    missing: bool = False  # an input named on the command line that does not exist: an error
 
 
 def walk_inputs(paths: Sequence[Path]) -> tuple[list[Path], list[Skipped]]:
@@ -54,8 +55,8 @@ def _expand(given: Path, skipped: list[Skipped]) -> list[Path]:
     try:
         # An explicit argument is the user's own choice: a link given by name is followed.
         mode = given.stat().st_mode
-    except FileNotFoundError:
-        skipped.append(Skipped(given, _missing_or_broken(given)))
+    except (FileNotFoundError, NotADirectoryError):
+        skipped.append(Skipped(given, _missing_or_broken(given), missing=True))
         return []
     except (OSError, RuntimeError) as error:
         skipped.append(Skipped(given, _unreadable_reason(error)))

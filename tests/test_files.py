@@ -177,7 +177,18 @@ def test_walk_inputs__missing_path__introuvable(tmp_path: Path) -> None:
     missing = tmp_path / "absent.xlsx"
     kept, skipped = walk_inputs([missing])
     assert kept == []
-    assert skipped == [Skipped(missing, "introuvable", False)]
+    assert skipped == [Skipped(missing, "introuvable", silent=False, missing=True)]
+
+
+def test_check_files__missing_path__an_error_in_the_report_refused_in_sources(tmp_path: Path) -> None:
+    from camf_excel.batch import check_files, issues_frame  # noqa: PLC0415
+    from camf_excel.consolidation import consolidate  # noqa: PLC0415
+
+    missing = tmp_path / "absent.xlsx"
+    frame = issues_frame(check_files([missing]).issues)
+    assert list(zip(frame["code"], frame["severity"], strict=True)) == [("ENTREE_INTROUVABLE", "erreur")]
+    summary = consolidate([missing]).summary
+    assert (summary.files_refused, summary.files_ignored, summary.complete) == (1, 0, False)
 
 
 # --- sniff_format ----------------------------------------------------------------------------
