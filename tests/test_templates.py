@@ -47,7 +47,7 @@ def broken_copy(tmp_path: Path, old: str, new: str) -> Path:
     ('kind = "integer"', 'kind = "entier"', "type « entier » inconnu"),
     ('list = "statut"', 'list = "statuts"', "liste « statuts » introuvable"),
     ('check = "unique"', 'check = "unicite"', "vérification « unicite » inconnue"),
-    ('width = 7', 'largeur = 7', "clé inconnue « largeur »"),
+    ('width = 6', 'largeur = 6', "clé inconnue « largeur »"),
     ('"Réalisé" = "Réalisée"', '"Réalisé" = "Finie"', "renvoie à « Finie »"),
     ('items = ["Oui", "Non"]', 'items = ["Oui", "Oui"]', "élément en double"),
 ])
