@@ -121,7 +121,7 @@ def legend_lines(day: dt.date) -> list[str]:
     return [f"Copie annotée par camf-excel le {day.isoformat()}.",
             f"En {COLOUR_NAMES[ERROR]} : une erreur à corriger ; en {COLOUR_NAMES[WARNING]} : un "
             "avertissement à vérifier. Chaque cellule colorée porte une note qui dit quoi faire.",
-            "Corrigez le classeur, puis renvoyez-le. (Les notes s'impriment après chaque feuille.)"]
+            "Corrigez le classeur, puis renvoyez-le. (Excel imprime ces notes à la fin de la feuille.)"]
 
 
 @dataclass
