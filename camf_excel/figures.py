@@ -210,6 +210,72 @@ _INDICATOR_VALUES = {
 }
 
 
+# --- the change since the previous period (the Historique sheet) ---------------------------
+
+HISTORY_KEYS = ("periode", "action_id", "action", "statut", "avancement", "date_maj", "en_retard")
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The previous period's figures, from the history a rolled-forward workbook keeps."""
+
+    periode: int | None  # the latest period before the workbook's own, None without history
+    realised: int
+    late: int
+
+
+def previous_figures(history: Iterable[Row], periode: object, template: Template) -> Previous:
+    """Return the figures of the latest period before `periode` in the history rows (as the dashboard)."""
+    rows = list(history)
+    years = {_year(r.get("periode")) for r in rows} - {None}
+    before = [y for y in years if y is not None and (not is_number(periode) or y < periode)]
+    if not before:
+        return Previous(None, 0, 0)
+    last = max(before)
+    kept = [r for r in rows if _year(r.get("periode")) == last]
+    return Previous(last, sum(1 for r in kept if r.get("statut") == template.realised_status),
+                    sum(1 for r in kept if r.get("en_retard") == "Oui"))
+
+
+def _year(value: object) -> int | None:
+    return int(value) if is_number(value) else None
+
+
+def evolution_indicators(template: Template) -> tuple[Indicator, ...]:
+    """The dashboard's « since the previous period » lines, over the Historique sheet's named ranges.
+
+    The previous period is the latest one the history holds before the workbook's période (all
+    of it when no période is entered); every line is empty while the history is.
+    """
+    realised = text_literal(template.realised_status)
+    # SUMPRODUCT makes MAX read its argument as an array without Ctrl+Maj+Entrée (Excel 2007 on).
+    previous = ("IF(ISNUMBER(ident_periode),SUMPRODUCT(MAX((hist_periode<ident_periode)*hist_periode)),"
+                "MAX(hist_periode))")
+    known = "ISNUMBER(tdb_periode_precedente)"
+    return (
+        Indicator("periode_precedente", "Période précédente", f'IFERROR(IF({previous}>0,{previous},""),"")',
+                  "year"),
+        Indicator("realisees_precedente", "Actions réalisées à la période précédente",
+                  f'IF({known},COUNTIFS(hist_periode,tdb_periode_precedente,hist_statut,{realised}),"")',
+                  "count"),
+        Indicator("realisees_evolution", "Actions réalisées depuis (écart)",
+                  f'IF({known},COUNTIFS(plan_statut_lu,{realised})-tdb_realisees_precedente,"")', "count"),
+        Indicator("en_retard_precedente", "Actions en retard à la période précédente",
+                  f'IF({known},COUNTIFS(hist_periode,tdb_periode_precedente,hist_en_retard,"Oui"),"")',
+                  "count"),
+    )
+
+
+def evolution_values(figures: Figures, previous: Previous) -> dict[str, object]:
+    """The values the evolution lines compute, as the workbook's cached values ("" when undefined)."""
+    if previous.periode is None:
+        return dict.fromkeys(("periode_precedente", "realisees_precedente", "realisees_evolution",
+                              "en_retard_precedente"), "")
+    return {"periode_precedente": previous.periode, "realisees_precedente": previous.realised,
+            "realisees_evolution": figures.realised - previous.realised,
+            "en_retard_precedente": previous.late}
+
+
 def status_count_formula(status_cell: str) -> str:
     """The count of actions whose recognised status is the one in status_cell."""
     return f"COUNTIFS(plan_statut_lu,{status_cell})"

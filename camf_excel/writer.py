@@ -15,14 +15,18 @@ from xlsxwriter.worksheet import Worksheet
 from camf_excel import __version__
 from camf_excel.errors import CamfError
 from camf_excel.figures import (
+    HISTORY_KEYS,
     Figures,
     champ_formula,
     champ_status_formula,
     compute_figures,
+    evolution_indicators,
+    evolution_values,
     has_action,
     indicators,
     is_number,
     late_flag,
+    previous_figures,
     row_formulas,
     share_formula,
     status_count_formula,
@@ -32,8 +36,13 @@ from camf_excel.lists import list_forms
 from camf_excel.model import ENTRY_YEARS, Column, Template
 
 SHEETS = ("Lisez-moi", "Identification", "Plan d'action", "Comité de suivi", "Tableau de bord",
-          "Listes")
-README_SHEET, IDENT_SHEET, PLAN_SHEET, COMMITTEE_SHEET, DASHBOARD_SHEET, LISTS_SHEET = SHEETS
+          "Historique", "Listes")
+README_SHEET, IDENT_SHEET, PLAN_SHEET, COMMITTEE_SHEET, DASHBOARD_SHEET, HISTORY_SHEET, LISTS_SHEET = SHEETS
+# The Historique sheet: one row per action per earlier period, written by `camf-excel reconduire`.
+HISTORY_HEADERS = ("Période", "No", "Action", "Statut", "Avancement (%)", "Date de mise à jour", "En retard")
+HISTORY_TABLE = "tbl_historique"
+COMMITTEE_MEMBER_KEYS = ("nom", "organisation", "role", "courriel")
+COMMITTEE_MEETING_KEYS = ("date", "sujets", "decisions")
 TABLE_NAME = "tbl_plan"
 HEADER_ROW = 2  # zero-based: title, band "plan adopté / suivi", then the header
 FIRST_DATA_ROW = HEADER_ROW + 1
@@ -78,7 +87,7 @@ SIDE_MARGIN, TOP_MARGIN, HEADER_MARGIN = 0.25, 0.6, 0.25
 # Plan d'action, which prints two pages wide (_print_plan).
 PAGE_SETUPS = {README_SHEET: (LETTER, False, 0), IDENT_SHEET: (LETTER, True, 1),
                COMMITTEE_SHEET: (LEGAL, True, 1), DASHBOARD_SHEET: (LETTER, False, 1),
-               LISTS_SHEET: (LETTER, False, 0)}
+               HISTORY_SHEET: (LETTER, True, 0), LISTS_SHEET: (LETTER, False, 0)}
 PLAN_PAPER = LEGAL
 # Empty rows printed under the actions: room to add a few by hand. Further empty rows of the
 # table (200 and more) would print as pages of empty grid.
@@ -105,7 +114,7 @@ class _Sheet(Worksheet):
 
 USED_FUNCTIONS = frozenset({"IF", "AND", "ISNUMBER", "FIND", "COUNTIF", "COUNTIFS", "SUM", "SUMIFS",
                             "AVERAGEIFS", "IFERROR", "INDEX", "MATCH", "TRIM", "SUBSTITUTE", "LEN",
-                            "TODAY"})
+                            "TODAY", "MAX", "SUMPRODUCT"})
 # Lists the workbook recognises in formulas (their spellings on Listes): the dashboard counts these.
 RECOGNISED_LISTS = ("statut", "champ")
 ROW_MARK = "{n}"
@@ -233,10 +242,12 @@ class _Builder:
     """Writes one workbook; each method fills one sheet."""
 
     def __init__(self, template: Template, identification: Mapping[str, object],
-                 actions: Sequence[Mapping[str, object]], password: str | None) -> None:
+                 actions: Sequence[Mapping[str, object]], password: str | None,
+                 carried: Carried | None = None) -> None:
         self.template = template
         self.identification = identification
         self.actions = list(actions)
+        self.carried = carried or Carried()
         self.password = password or ""
         self.rows = max(len(self.actions) + EXTRA_ROWS, MIN_ROWS)
         self.last_row = FIRST_DATA_ROW + self.rows - 1
@@ -246,6 +257,7 @@ class _Builder:
         self.columns = {c.key: i for i, c in enumerate(template.columns)}
         self.periode = identification.get("periode")
         self.figures: Figures = compute_figures(self.actions, self.periode, template)
+        self.previous = previous_figures(self.carried.history, self.periode, template)
         # The calculated columns' formulas, once, with ROW_MARK where each row puts its number.
         cells = {key: xl_col_to_name(col) + ROW_MARK for key, col in self.columns.items()}
         self.row_patterns = [(key, self.columns[key], formula)
@@ -262,6 +274,7 @@ class _Builder:
             IDENT_SHEET: self._write_identification(sheets[IDENT_SHEET]),
             PLAN_SHEET: self._write_plan(sheets[PLAN_SHEET]),
             COMMITTEE_SHEET: self._write_committee(sheets[COMMITTEE_SHEET]),
+            HISTORY_SHEET: self._write_history(sheets[HISTORY_SHEET]),
             DASHBOARD_SHEET: self._write_dashboard(sheets[DASHBOARD_SHEET]),
         }
         self._write_properties()
@@ -629,6 +642,8 @@ class _Builder:
             sheet.set_column(col, col, width, None if col == 4 else self.formats.for_kind(kind))
         self._committee_table(sheet, 0, members, COMMITTEE_MEMBERS, "tbl_comite")
         self._committee_table(sheet, 5, meetings, COMMITTEE_MEETINGS, "tbl_rencontres")
+        self._committee_rows(sheet, 0, self.carried.members[:COMMITTEE_MEMBERS], COMMITTEE_MEMBER_KEYS)
+        self._committee_rows(sheet, 5, self.carried.meetings[:COMMITTEE_MEETINGS], COMMITTEE_MEETING_KEYS)
         first, last = 3, 2 + COMMITTEE_MEMBERS
         _ok(sheet.data_validation(first, 2, last, 2, {
             "validate": "list", "source": "=" + self.template.lists["role_comite"].range_name,
@@ -644,12 +659,47 @@ class _Builder:
         self._protect(sheet)
         return 2 + max(COMMITTEE_MEMBERS, COMMITTEE_MEETINGS), 5 + len(meetings) - 1
 
+    def _committee_rows(self, sheet: Worksheet, col: int, rows: Sequence[Mapping[str, object]],
+                        keys: Sequence[str]) -> None:
+        """Write the committee's members or meetings carried from the previous period's workbook."""
+        for row, values in enumerate(rows, start=3):
+            for offset, key in enumerate(keys):
+                self._value(sheet, row, col + offset, "date" if key == "date" else "text", values.get(key))
+
     def _committee_table(self, sheet: Worksheet, col: int, headers: Sequence[str], rows: int,
                          name: str) -> None:
         _ok(sheet.add_table(2, col, 2 + rows, col + len(headers) - 1, {
             "name": name, "style": "Table Style Light 1",
             "columns": [{"header": h, "header_format": self.formats.header["suivi"]}
                         for h in headers]}), name)
+
+    # -- Historique --------------------------------------------------------------------
+    def _write_history(self, sheet: Worksheet) -> tuple[int, int] | None:
+        """Write earlier periods' values, one row per action per period, locked: the dashboard reads them."""
+        f = self.formats
+        rows = list(self.carried.history)
+        self._text(sheet, 0, 0, "Historique du suivi", f.title)
+        self._text(sheet, 1, 0, "Les valeurs des périodes précédentes, reportées par camf-excel reconduire. "
+                   "Le tableau de bord s'en sert pour montrer l'évolution ; ne pas modifier.", f.help)
+        for col, width in enumerate((10, 8, 60, 14, 12, 14, 10)):
+            sheet.set_column(col, col, width)
+        last = 3 + max(len(rows), 1) - 1
+        _ok(sheet.add_table(2, 0, last, len(HISTORY_HEADERS) - 1, {
+            "name": HISTORY_TABLE, "style": "Table Style Light 1",
+            "columns": [{"header": h, "header_format": f.header["calcul"]} for h in HISTORY_HEADERS]}),
+            HISTORY_TABLE)
+        kinds = ("integer", "text", "text", "text", "integer", "date", "text")
+        for row, values in enumerate(rows, start=3):
+            for col, (key, kind) in enumerate(zip(HISTORY_KEYS, kinds, strict=True)):
+                self._value(sheet, row, col, kind, values.get(key))
+        for col, key in ((0, "periode"), (3, "statut"), (6, "en_retard")):
+            first, end = xl_rowcol_to_cell(3, col, True, True), xl_rowcol_to_cell(last, col, True, True)
+            _ok(self.book.define_name(f"hist_{key}", f"={_qualified(sheet.name, first)}:{end}"), key)
+        self._protect(sheet)
+        if not rows:  # a first period: nothing to show or print (a print area would print it, hidden)
+            sheet.hide()
+            return None
+        return last, len(HISTORY_HEADERS) - 1
 
     # -- Tableau de bord ---------------------------------------------------------------
     def _write_dashboard(self, sheet: Worksheet) -> tuple[int, int]:
@@ -660,12 +710,16 @@ class _Builder:
         self._text(sheet, 0, 0, "Tableau de bord", f.title)
         self._text(sheet, 1, 0, "Calculé automatiquement à partir de l'onglet Plan d'action.")
         self._text(sheet, 2, 0, "Indicateurs", f.header["calcul"])
-        styles = {"count": f.count, "share": f.share, "money": f.money}
+        styles = {"count": f.count, "share": f.share, "money": f.money, "year": f.count}
         row = 3
-        for indicator in indicators(self.template):
+        evolution = evolution_values(self.figures, self.previous)
+        for indicator in (*indicators(self.template), *evolution_indicators(self.template)):
             self._text(sheet, row, 0, indicator.label, f.label)
-            _ok(sheet.write_formula(row, 1, "=" + indicator.formula, styles[indicator.style],
-                                    indicator.value(self.figures)), indicator.label)
+            cached = evolution.get(indicator.name, None)
+            if indicator.name not in evolution:
+                cached = indicator.value(self.figures)
+            _ok(sheet.write_formula(row, 1, "=" + indicator.formula, styles[indicator.style], cached),
+                indicator.label)
             cell = xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
             _ok(self.book.define_name(indicator.cell_name, "=" + _qualified(sheet.name, cell)),
                 indicator.cell_name)
@@ -757,7 +811,7 @@ class _Builder:
         _ok(self.book.set_properties({
             "title": t.title + (f" — {organisation}" if organisation else ""),
             "subject": f"Suivi du plan d'action {t.demarche}",
-            "author": "camf-excel", "company": "Carrefour action municipale et famille",
+            "author": "camf-excel", "company": "Espace MUNI (anciennement le CAMF)",
             "keywords": f"{t.demarche}, suivi, plan d'action",
             "comments": f"Modèle {t.id} version {t.version}",
         }), "propriétés")
@@ -771,8 +825,21 @@ def step_range(column: Column) -> str:
     return f"liste_{column.key}"
 
 
+@dataclass(frozen=True)
+class Carried:
+    """What a workbook rolled forward carries beyond its actions: earlier periods and its committee.
+
+    `history` rows have the keys of figures.HISTORY_KEYS; `members` and `meetings` those of
+    COMMITTEE_MEMBER_KEYS and COMMITTEE_MEETING_KEYS.
+    """
+
+    history: Sequence[Mapping[str, object]] = ()
+    members: Sequence[Mapping[str, object]] = ()
+    meetings: Sequence[Mapping[str, object]] = ()
+
+
 def build_workbook(template: Template, identification: Mapping[str, object] | None = None,
                    actions: Sequence[Mapping[str, object]] = (),
-                   password: str | None = None) -> bytes:
-    """Return the .xlsx bytes of a follow-up workbook, pre-filled with the given actions."""
-    return _Builder(template, identification or {}, actions, password).build()
+                   password: str | None = None, carried: Carried | None = None) -> bytes:
+    """Return the .xlsx bytes of a follow-up workbook, pre-filled with its actions and what is carried."""
+    return _Builder(template, identification or {}, actions, password, carried).build()
