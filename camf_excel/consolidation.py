@@ -39,7 +39,7 @@ import pandas as pd
 
 from camf_excel.batch import Progress, actions_frame, check_files, issues_frame
 from camf_excel.errors import CamfError
-from camf_excel.figures import Figures, compute_figures, has_action
+from camf_excel.figures import Figures, compute_figures, has_action, share
 from camf_excel.issues import make_issue, path_text
 from camf_excel.model import ERROR, PLAUSIBLE_YEARS, Issue, Template
 from camf_excel.normalise import clean_text, fold
@@ -112,6 +112,11 @@ class Summary:
         return periods_text(self.periods)
 
 
+TREND_COLUMNS = ("niveau", "region", "mrc", "organisation", "periode", "actions", "realisees",
+                 "pct_realisees", "en_retard")
+ORGANISATION_LEVEL, MRC_LEVEL, ALL_LEVEL = "organisation", "MRC", "ensemble"
+
+
 @dataclass(frozen=True)
 class Consolidation:
     """Every table of a consolidation (DOMAIN §6), as DataFrames with the canonical keys."""
@@ -131,6 +136,8 @@ class Consolidation:
     realised_status: str
     periode: int | None = None
     with_territories: bool = False
+    # Per period: each organisation's figures, each MRC's and all the inputs' (`niveau`).
+    trends: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TREND_COLUMNS)))
 
 
 @dataclass
@@ -390,7 +397,38 @@ def _tables(read_issues: list[Issue], extra_issues: list[Issue], sources: list[_
         realised_status=template.realised_status,
         periode=periode,
         with_territories=reference is not None,
+        trends=_trends(readable, template.realised_status),
     )
+
+
+def _trends(readable: Sequence[_Source], realised: str) -> pd.DataFrame:
+    """% realised and late actions per period: each organisation's chosen workbook of each period,
+    then each MRC's and all the inputs' sums (shares from the sums, as every share)."""
+    rows = []
+    for source in readable:
+        if source.status not in (CONSOLIDATED, OTHER_PERIOD) or _year(source.periode) is None:
+            continue
+        result = source.result
+        figures = result.figures or compute_figures(result.actions, source.periode, _template(result))
+        rows.append({"niveau": ORGANISATION_LEVEL, "region": source.identity.get("region"),
+                     "mrc": source.identity.get("mrc"), "organisation": source.identity.get("organisation"),
+                     "periode": _year(source.periode), "actions": figures.actions,
+                     "realisees": figures.by_status.get(realised, 0), "en_retard": figures.late})
+    frame = pd.DataFrame(rows, columns=[c for c in TREND_COLUMNS if c != "pct_realisees"])
+    if frame.empty:
+        return pd.DataFrame(columns=list(TREND_COLUMNS))
+    sums = ["actions", "realisees", "en_retard"]
+    by_mrc = frame.groupby(["region", "mrc", "periode"], dropna=False, as_index=False)[sums].sum()
+    by_mrc["niveau"] = MRC_LEVEL
+    overall = frame.groupby("periode", as_index=False)[sums].sum()
+    overall["niveau"] = ALL_LEVEL
+    trends = pd.concat([frame, by_mrc, overall], ignore_index=True)
+    trends["pct_realisees"] = [None if (value := share(r, a)) is None else round(100 * value, 1)
+                               for r, a in zip(trends["realisees"], trends["actions"], strict=True)]
+    order = {ORGANISATION_LEVEL: 2, MRC_LEVEL: 1, ALL_LEVEL: 0}
+    trends = trends.sort_values(["niveau", "region", "mrc", "organisation", "periode"],
+                                key=lambda c: c.map(order) if c.name == "niveau" else c, na_position="first")
+    return trends.reset_index(drop=True)[list(TREND_COLUMNS)]
 
 
 _INTEGER_KEYS = frozenset({"periode", "annee_debut", "annee_fin", "periode_precedente",

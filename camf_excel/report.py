@@ -27,7 +27,7 @@ from xlsxwriter.utility import quote_sheetname
 from xlsxwriter.worksheet import Worksheet
 
 from camf_excel.batch import CHECKLIST_COLUMNS, CONFORMING, TO_CORRECT, UNREADABLE
-from camf_excel.consolidation import NO_STATUS, Consolidation, Summary, status_key
+from camf_excel.consolidation import ALL_LEVEL, NO_STATUS, Consolidation, Summary, status_key
 from camf_excel.outputs import write_atomically, write_directory
 from camf_excel.templates import DEFAULT_TEMPLATE, load_template
 from camf_excel.writer import FORMULA_PREFIXES, NUMBER_FORMATS, STATUS_COLOURS, WORKBOOK_OPTIONS
@@ -256,6 +256,7 @@ LABELS = {
     "lignes_consolidees": "Lignes consolidées", "lignes_rejetees": "Lignes écartées",
     "colonnes_supplementaires": "Colonnes ajoutées au classeur",
     "classeurs_mrc": "Classeurs de MRC", "periodes": "Périodes reçues",
+    "illisibles": "Classeurs reçus illisibles", "niveau": "Niveau", "realisees": "Actions réalisées",
 }
 # Where one key holds something else in one sheet: an action's own years, a file's fate.
 _ACTION_LABELS = {"annee_debut": "Début de l'action (année)", "annee_fin": "Fin prévue de l'action (année)",
@@ -286,7 +287,8 @@ def output_files(outdir: Path) -> list[Path]:
 def consolidation_outputs(consolidation: Consolidation) -> dict[str, bytes]:
     """Return every output of a consolidation by file name: the workbook, CSV and Parquet tables."""
     tables = {"actions": consolidation.actions, "organisations": consolidation.organisations,
-              "validation": sort_issues(consolidation.issues), "completude": consolidation.completeness}
+              "validation": sort_issues(consolidation.issues), "completude": consolidation.completeness,
+              "tendances": consolidation.trends}
     outputs = {OUTPUT_WORKBOOK: consolidated_workbook(consolidation)}
     for name, frame in tables.items():
         outputs[f"{name}.csv"] = csv_bytes(frame)
@@ -552,6 +554,7 @@ def consolidated_workbook(consolidation: Consolidation, today: dt.date | None = 
                             freeze_columns=1 if name == "Organisations" else 0, file_names=True)
         sheet = book.add_worksheet(name)
         _print_setup(sheet, page, _write_frame(sheet, formats, frame, style), header_rows=(0, 0))
+    _write_trends(book, formats, c.trends, _TableStyle(labels, wrap=True), page)
     _write_issue_sheet(book, formats, sort_issues(c.issues), page, "Validation")
     sheet = book.add_worksheet("Sources")
     style = _TableStyle({**labels, **SHEET_LABELS["Sources"]}, wrap=True)
@@ -560,6 +563,31 @@ def consolidated_workbook(consolidation: Consolidation, today: dt.date | None = 
     book.set_custom_property("camf_output", "consolidation")
     book.close()
     return output.getvalue()
+
+
+TRENDS = "Tendances"
+
+
+def _write_trends(book: xlsxwriter.Workbook, formats: _ReportFormats, trends: pd.DataFrame,
+                  style: _TableStyle, page: _Page) -> None:
+    """The trend across periods: all the inputs, each MRC, each organisation; a chart of the whole."""
+    sheet = book.add_worksheet(TRENDS)
+    width = _write_frame(sheet, formats, trends, style)
+    _print_setup(sheet, page, width, header_rows=(0, 0))
+    overall = trends.index[trends["niveau"] == ALL_LEVEL].tolist()
+    if len(overall) < 2:
+        return  # one period: no trend to draw
+    first, last = overall[0] + 1, overall[-1] + 1  # the rows under the header
+    period, share = (list(trends.columns).index(key) for key in ("periode", "pct_realisees"))
+    chart = book.add_chart({"type": "line"})
+    chart.add_series({"name": "Actions réalisées (%), ensemble des classeurs",
+                      "categories": [TRENDS, first, period, last, period],
+                      "values": [TRENDS, first, share, last, share], "marker": {"type": "circle"}})
+    chart.set_title({"name": "Actions réalisées (%) par période"})
+    chart.set_y_axis({"min": 0, "max": 100, "num_format": "0"})
+    chart.set_legend({"none": True})
+    chart.set_size({"width": 520, "height": 300})
+    _ok(sheet.insert_chart(1, len(trends.columns) + 1, chart), "graphique des tendances")
 
 
 def _labels(statuses: Sequence[str]) -> dict[str, str]:

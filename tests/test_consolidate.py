@@ -225,7 +225,7 @@ def test_consolidate__formula_text__neutralised_in_csv_raw_in_parquet(formula_ou
 def test_consolidate__workbook__sheets_filters_and_charts(formula_outputs: Path) -> None:
     book = openpyxl.load_workbook(formula_outputs / "consolidation.xlsx")
     assert book.sheetnames == ["Synthèse par MRC", "Organisations", "Champs d'action", "Actions", "Obstacles",
-                               "Bons coups", "Complétude", "Validation", "Sources"]
+                               "Bons coups", "Complétude", "Tendances", "Validation", "Sources"]
     actions = book["Actions"]
     assert actions.freeze_panes == "A2" and actions.auto_filter.ref.startswith("A1:")
     with zipfile.ZipFile(formula_outputs / "consolidation.xlsx") as archive:
@@ -243,7 +243,7 @@ def test_consolidate_cli__samples__report_written_and_exit_1(tmp_path: Path) -> 
     assert "sans classeur : Hérouxville" not in output  # its file arrived, unreadable
     assert "Organisations : 11" in output  # Grandes-Piles once: its latest période
     assert "refusé : " in output and "mis de côté : " in output and "ignoré : " in output
-    names = ("actions", "organisations", "validation", "completude")
+    names = ("actions", "organisations", "validation", "completude", "tendances")
     tables = [f"{name}.{extension}" for name in names for extension in ("csv", "parquet")]
     assert sorted(p.name for p in out.iterdir()) == sorted(["consolidation.xlsx", "sources.csv", *tables])
 

@@ -142,3 +142,17 @@ def test_periods__samples__grandes_piles_once_and_mrc_apart() -> None:
     mekinac = only.mrcs.set_index("mrc").loc["MRC Mékinac"]
     assert (mekinac["organisations"], mekinac["classeurs_mrc"]) == (8, 1)
     assert mekinac["recues"] == mekinac["organisations"] + mekinac["illisibles"]
+
+
+def test_trends__samples__each_period_per_organisation_mrc_and_whole() -> None:
+    trends = consolidate([SAMPLES / "classeurs-remplis"], SAMPLES / "territoires.csv").trends
+    piles = trends[(trends["niveau"] == "organisation") & (trends["organisation"] == "Grandes-Piles")]
+    assert piles["periode"].tolist() == [2025, 2026]  # the earlier file gives a period of its own
+    organisations = trends[trends["niveau"] == "organisation"]
+    for level, keys in (("MRC", ["mrc", "periode"]), ("ensemble", ["periode"])):
+        sums = organisations.groupby(keys)[["actions", "realisees", "en_retard"]].sum()
+        rows = trends[trends["niveau"] == level].set_index(keys)[["actions", "realisees", "en_retard"]]
+        assert rows.sort_index().equals(sums.sort_index().astype(rows.dtypes.to_dict())), level
+    whole = trends[trends["niveau"] == "ensemble"]
+    assert [round(100 * r / a, 1) for r, a in zip(whole["realisees"], whole["actions"], strict=True)] \
+        == whole["pct_realisees"].tolist()

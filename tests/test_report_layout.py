@@ -36,7 +36,7 @@ from camf_excel.report import (
 TODAY = dt.date(2026, 1, 15)
 FILLED = SAMPLES / "classeurs-remplis"
 SHEETS = ("Synthèse par MRC", "Organisations", "Champs d'action", "Actions", "Obstacles", "Bons coups",
-          "Complétude", "Validation", "Sources")
+          "Complétude", "Tendances", "Validation", "Sources")
 REPORT_SHEETS = ("Problèmes", "Par fichier")
 QUEBEC_ORGANISATIONS, QUEBEC_MRCS = 1100, 100
 REGIONS = ("Bas-Saint-Laurent", "Saguenay–Lac-Saint-Jean", "Capitale-Nationale", "Mauricie", "Estrie",
