@@ -34,7 +34,15 @@ from camf_excel.annotate_styles import COLOUR_NAMES, FILL_COLOURS, Styles
 from camf_excel.errors import CamfError, InputError, OutputExistsError
 from camf_excel.files import load_input
 from camf_excel.model import ERROR, WARNING, Issue
-from camf_excel.outputs import refuse_existing, write_atomically
+from camf_excel.outputs import (
+    MAX_PATH_CHARS,
+    TEMPORARY_NAME_CHARS,
+    name_room,
+    path_length,
+    refuse_existing,
+    windows_name,
+    write_atomically,
+)
 from camf_excel.package import check_zip_workbook
 from camf_excel.workers import TIMEOUT_SECONDS, Failure, run_isolated
 from camf_excel.xmlparts import shown
@@ -273,7 +281,10 @@ def annotation_targets(sources: Sequence[Path], folder: Path,
     for source in sources:
         if source in targets:
             continue
-        wanted = Path(folder) / _mirrored(source, root) / f"{source.stem}{SUFFIX}{source.suffix}"
+        wanted = _copy_path(Path(folder), _mirrored(source, root), source)
+        if isinstance(wanted, str):
+            targets[source] = wanted
+            continue
         refusal = known.refusal(wanted)
         if refusal:
             targets[source] = refusal
@@ -282,6 +293,31 @@ def annotation_targets(sources: Sequence[Path], folder: Path,
         taken.add(_path_key(_resolved(target) or target))
         targets[source] = target
     return targets
+
+
+_NUMBER_CHARS = 4  # room kept for « -2 », « -3 »… when two copies would share a name
+_SHORTEST_STEM = 8
+
+
+def _copy_path(folder: Path, mirrored: Path, source: Path) -> Path | str:
+    """Return where source's copy goes, every name one Windows accepts and the whole path short enough.
+
+    Folder and file names are made Windows-safe (a Linux folder « aux » or « notes. » would be
+    refused or merged there). A path over MAX_PATH_CHARS first loses the end of the file's stem,
+    then the mirrored folders; the French reason is returned when even that does not fit.
+    """
+    parts = [windows_name(part) for part in mirrored.parts]
+    suffix = windows_name(source.suffix, "")
+    stem = windows_name(f"{source.stem}{SUFFIX}")
+    for kept in (parts, []):
+        where = folder.joinpath(*kept)
+        room = name_room(where) - _NUMBER_CHARS
+        if room >= max(TEMPORARY_NAME_CHARS, len(suffix) + _SHORTEST_STEM):
+            name = f"{stem[:room - len(suffix)]}{suffix}" if len(stem) + len(suffix) > room else stem + suffix
+            return where / windows_name(name)
+    return (f"la copie annotée de {_shown_path(source)} dépasserait {MAX_PATH_CHARS} caractères de chemin, "
+            f"la limite de Windows ({path_length(folder)} pour le dossier {_shown_path(folder)}) : "
+            "choisissez un dossier --annoter moins profond.")
 
 
 def _common_folder(paths: Sequence[Path]) -> Path | None:

@@ -15,7 +15,7 @@ import click
 from camf_excel import __version__, consolidation
 from camf_excel.annotate import annotate_files
 from camf_excel.batch import CheckRun, check_files, checklist_frame, issues_frame
-from camf_excel.clickfr import WHOLE_NUMBER, FrenchGroup
+from camf_excel.clickfr import WHOLE_NUMBER, FrenchGroup, fit_stream
 from camf_excel.errors import CamfError, PlanError
 from camf_excel.figures import Figures, share
 from camf_excel.generate import generate_batch, generate_workbook
@@ -41,7 +41,8 @@ def say(text: str = "", **style: Any) -> None:
     Control characters, lone surrogates (undecodable file names) and line breaks inside a value
     could rewrite the terminal or forge a line: each line is shown through `display_value`.
     """
-    click.secho("\n".join(display_value(line) for line in str(text).split("\n")), **style)
+    shown = "\n".join(display_value(line) for line in str(text).split("\n"))
+    click.secho(fit_stream(shown, sys.stderr if style.get("err") else sys.stdout), **style)
 
 
 def say_error(message: str) -> None:
@@ -357,7 +358,7 @@ def consolidate(paths: tuple[Path, ...], outdir: Path, territories: Path | None,
     """
     _refuse_output_folder(outdir, paths, force)
     missing = report_missing_inputs(paths)
-    with _progress_bar(quiet) as progress:
+    with progress_bar(quiet) as progress:
         result = consolidation.consolidate(list(paths), territories, periode, progress=progress)
     summary = result.summary
     if not summary.files_consolidated:
@@ -381,7 +382,7 @@ def _refuse_output_folder(outdir: Path, inputs: tuple[Path, ...], force: bool) -
 
 
 @contextmanager
-def _progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
     """Yield a progress callback drawing a bar on stderr when it is a terminal, else None."""
     if quiet or not sys.stderr.isatty():
         yield None
@@ -531,3 +532,7 @@ def _show_result(result: WorkbookResult) -> None:
         where = qualified_cell(issue.sheet, issue.cell)
         say(f"  {issue.severity:<13}", nl=False, **SEVERITY_STYLES[issue.severity])
         say(f" {where + '  ' if where else ''}{issue.code} : {issue.message}")
+
+
+# The other commands, each in its own module, register themselves on `main` when imported.
+from camf_excel import cli_bilan, cli_cycle  # noqa: E402, F401

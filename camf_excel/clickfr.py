@@ -11,8 +11,10 @@ installed click is here, so a click upgrade that adds a message fails a test, no
 
 from __future__ import annotations
 
+import codecs
 import re
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -215,6 +217,14 @@ class FrenchCommand(click.Command):
         # click cuts the first sentence at the width left on the line (« ... »); the list wraps it instead.
         return super().get_short_help_str(limit=sys.maxsize)
 
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        # click builds --help once and keeps it: run outside the group (a test invoking the command
+        # itself), it would keep click's English text for good.
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = CLICK_FRENCH["Show this message and exit."]
+        return option
+
 
 class FrenchGroup(click.Group):
     """The `camf-excel` group: French commands, French click while it runs."""
@@ -227,6 +237,7 @@ class FrenchGroup(click.Group):
         super().__init__(*args, **kwargs)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        readable_streams()
         with french_click():
             return super().main(*args, **kwargs)
 
@@ -238,3 +249,67 @@ class WholeNumber(click.types.IntParamType):
 
 
 WHOLE_NUMBER = WholeNumber()
+
+
+# --- text that survives any console or log ------------------------------------------------------
+# Windows gives a redirected stdout its ANSI code page (cp1252 here), which lacks ✔ and ✖; a
+# strict stream would end the command in a UnicodeEncodeError. What a stream cannot encode is
+# written as its nearest ASCII (« é » stays é in cp1252, becomes e in ASCII), never as mojibake.
+
+FALLBACKS = {"✔": "OK", "✓": "OK", "✖": "X", "✗": "X", "→": "->", "←": "<-", "≥": ">=", "≤": "<=", "×": "x",
+             "«": '"', "»": '"', "“": '"', "”": '"', "‘": "'", "’": "'",
+             "—": "-", "–": "-", "…": "...", "\u00a0": " ", "\u202f": " ", "œ": "oe", "Œ": "OE",
+             "æ": "ae", "Æ": "AE", "€": "EUR", "•": "-", "·": "."}
+FALLBACK_ERRORS = "camf-lisible"
+
+
+def nearest_ascii(text: str) -> str:
+    """Return text in ASCII, each character replaced by its nearest form (é → e, ✔ → OK, ? when none)."""
+    out = []
+    for char in text:
+        if char.isascii():
+            out.append(char)
+        elif char in FALLBACKS:
+            out.append(FALLBACKS[char])
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", char) if c.isascii())
+            out.append(base or "?")
+    return "".join(out)
+
+
+def _fallback(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return nearest_ascii(error.object[error.start:error.end]), error.end
+
+
+codecs.register_error(FALLBACK_ERRORS, _fallback)
+
+
+def readable_streams() -> None:
+    """Make stdout and stderr write what their encoding lacks as nearest ASCII, never raise on it.
+
+    The encoding is kept (UTF-8 stays UTF-8; a log in cp1252 stays readable in Notepad); only
+    the policy for characters the encoding lacks changes. A missing stream (pythonw, a
+    scheduled task without console) or one that cannot be reconfigured is left alone.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors=FALLBACK_ERRORS)
+            except (ValueError, OSError, AttributeError):
+                continue
+
+
+def fit_stream(text: str, stream: object) -> str:
+    """Return text as the stream can encode it, each missing character as its nearest ASCII.
+
+    click writes to a stream declared ASCII in UTF-8 (it takes ASCII for a misconfigured
+    locale): text fitted here stays plain ASCII whatever click then does.
+    """
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        return text.encode(encoding, FALLBACK_ERRORS).decode(encoding, "replace")
+    except LookupError:
+        return nearest_ascii(text)

@@ -94,6 +94,7 @@ class Figures:
     by_champ_status: dict[tuple[str, str], int]
     by_champ: dict[str, int]
     filled: bool
+    added: int = 0  # actions added while the plan runs (Origine), counted apart
 
     @property
     def realised_share(self) -> float | None:
@@ -144,6 +145,7 @@ def compute_figures(rows: Iterable[Row], periode: object, template: Template) ->
         by_champ_status=by_champ_status,
         by_champ=by_champ,
         filled=any(has_follow_up(r, template) for r in actions),
+        added=sum(1 for r in actions if template.added_origin and r.get("origine") == template.added_origin),
     )
 
 
@@ -196,6 +198,8 @@ def indicators(template: Template) -> tuple[Indicator, ...]:
         Indicator("avancement_moyen", "Avancement moyen (%)",
                   f'IFERROR(AVERAGEIFS(plan_avancement,plan_en_retard,{ACTION_ROW},{progress})/100,"")',
                   "share"),
+        Indicator("ajoutees", "Actions ajoutées en cours de plan",
+                  f"COUNTIFS(plan_origine_lu,{text_literal(template.added_origin)})", "count"),
     )
 
 
@@ -207,6 +211,7 @@ _INDICATOR_VALUES = {
     "budget_reel": lambda f: f.budget_used,
     "budget_utilise": lambda f: f.budget_used_share,
     "avancement_moyen": lambda f: None if f.mean_progress is None else f.mean_progress / 100,
+    "ajoutees": lambda f: f.added,
 }
 
 
@@ -308,6 +313,7 @@ def row_formulas(template: Template, cells: Mapping[str, str]) -> dict[str, str]
     return {
         "statut_lu": _recognised(cells, "statut", no_action),
         "champ_lu": _recognised(cells, "champ", no_action),
+        "origine_lu": _recognised(cells, "origine", no_action),
         "en_retard": (f'=IF({no_action},"",IF(AND(ISNUMBER({cells["annee_fin"]}),'
                       f'ISNUMBER(ident_periode),{cells["annee_fin"]}<ident_periode,{not_late}),'
                       '"Oui","Non"))'),
@@ -331,7 +337,8 @@ REQUIRED_COLUMNS = {"action_id": "text", "champ": "list", "action": "text", "ann
                     "annee_fin": "integer", "budget_prevu": "number", "statut": "list",
                     "avancement": "percent", "date_maj": "date", "budget_reel": "number",
                     "commentaires": "text", "obstacles": "text", "bon_coup": "list",
-                    "en_retard": "formula", "statut_lu": "formula", "champ_lu": "formula"}
-REQUIRED_LISTS = ("statut", "champ", "oui_non")
+                    "en_retard": "formula", "statut_lu": "formula", "champ_lu": "formula",
+                    "origine": "list", "origine_lu": "formula"}
+REQUIRED_LISTS = ("statut", "champ", "oui_non", "origine")
 REQUIRED_IDENTIFICATION = ("organisation", "type", "code_geo", "mrc", "region", "demarche",
                            "annee_debut", "annee_fin", "periode", "date_maj_fichier")

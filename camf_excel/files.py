@@ -10,6 +10,7 @@ parse each part they bound with expat, so that how a part is written cannot hide
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -72,8 +73,32 @@ def load_input(path: Path) -> Loaded:
     except RefusedInputError as refused:
         return Loaded(b"", refused.sniffed)
     except (OSError, RuntimeError) as error:
-        return Loaded(b"", _sniffed("damaged", f"lecture impossible : {error.__class__.__name__}"))
+        return Loaded(b"", Sniffed("damaged", unopenable(error)))
     return Loaded(data, sniff_bytes(data))
+
+
+# Windows' ERROR_CLOUD_FILE_* codes (358 to 404): a OneDrive or SharePoint « files on demand »
+# placeholder whose content the sync client could not bring (client stopped, offline, timeout).
+_CLOUD_FILE_ERRORS = range(358, 405)
+
+
+def unopenable(error: BaseException) -> str:
+    """Say in French why a file could not be read, and what to do (Windows' usual causes first).
+
+    A file another program holds exclusively (a sharing violation) or a protected one gives
+    PermissionError; a OneDrive placeholder that cannot be brought down gives a cloud-file
+    error, or EINVAL when read (measured by others: rdiff-backup #510).
+    """
+    name = error.__class__.__name__
+    if isinstance(error, PermissionError):
+        return ("fichier ouvert dans un autre programme qui en bloque la lecture, ou accès refusé : "
+                f"fermez-le (Excel ?) ou vérifiez vos droits, puis relancez ({name})")
+    cloud = getattr(error, "winerror", None) in _CLOUD_FILE_ERRORS
+    if cloud or getattr(error, "errno", None) == errno.EINVAL:
+        return ("fichier OneDrive ou SharePoint disponible en ligne seulement, qui n'a pas pu être "
+                "téléchargé : vérifiez que OneDrive est lancé et connecté, choisissez « Toujours "
+                f"conserver sur cet appareil » pour ce dossier, puis relancez ({name})")
+    return f"{MESSAGES['damaged']} (lecture impossible : {name})"
 
 
 class RefusedInputError(Exception):
@@ -155,7 +180,7 @@ def sniff_format(path: Path) -> Sniffed:
         with path.open("rb") as stream:
             return _sniff_stream(stream)
     except (OSError, RuntimeError) as error:
-        return _sniffed("damaged", f"lecture impossible : {error.__class__.__name__}")
+        return Sniffed("damaged", unopenable(error))
     except Exception as error:  # a sniffer must never stop the batch: the file is reported
         return _sniffed("damaged", error.__class__.__name__)
 

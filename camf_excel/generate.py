@@ -12,15 +12,22 @@ from camf_excel.csvfiles import read_csv_rows_isolated
 from camf_excel.errors import CamfError, InputError
 from camf_excel.model import ENTRY_YEARS, Template
 from camf_excel.normalise import clean_text, fold, parse_date, parse_integer, parse_list_value
-from camf_excel.outputs import refuse_existing, refuse_input_as_output, write_atomically
+from camf_excel.outputs import (
+    MAX_PATH_CHARS,
+    TEMPORARY_NAME_CHARS,
+    WINDOWS_RESERVED,
+    name_room,
+    refuse_existing,
+    refuse_input_as_output,
+    write_atomically,
+)
 from camf_excel.plan import read_plan, read_plan_isolated
 from camf_excel.templates import resolve_template
 from camf_excel.workers import Failure, default_jobs, run_isolated
 from camf_excel.writer import build_workbook
 
 PARALLEL_FROM = 40  # below this, starting worker processes costs more than it saves
-_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                     *(f"lpt{i}" for i in range(1, 10))}
+NAME_CHARS = 120  # the longest batch file name (then the folder's depth may shorten it)
 
 
 def parse_identification(values: Mapping[str, object], template: Template) -> dict[str, object]:
@@ -125,13 +132,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-").lower()
 
 
-def safe_file_name(organisation: str, code_geo: object, template_id: str) -> str:
-    """Return a Windows-safe, ASCII file name derived from the organisation."""
-    slug = _slug(organisation)[:80].strip("-") or "organisation"
-    if slug in _WINDOWS_RESERVED:
-        slug += "-org"
+def safe_file_name(organisation: str, code_geo: object, template_id: str, room: int = NAME_CHARS) -> str:
+    """Return a Windows-safe, ASCII, lower-case file name derived from the organisation.
+
+    Lower case, so two organisations differing only by case get the same name (refused as a
+    duplicate by the batch) rather than two files Windows would take for one. `room` is the
+    longest name allowed (the organisation's part is shortened to fit); never a device name.
+    """
     code = _slug(clean_text(code_geo))[:10]
-    return f"{code}_{slug}_suivi-{template_id}.xlsx" if code else f"{slug}_suivi-{template_id}.xlsx"
+    tail = f"_suivi-{template_id}.xlsx"
+    head = f"{code}_" if code else ""
+    slug = _slug(organisation)[:max(1, min(80, room - len(head) - len(tail)))].strip("-") or "organisation"
+    if slug in WINDOWS_RESERVED:
+        slug += "-org"  # « con_suivi.xlsx » is allowed, but a name is never a device name at a glance
+    return f"{head}{slug}{tail}"
 
 
 @dataclass
@@ -204,7 +218,13 @@ def generate_batch(organisations: str | Path, output_dir: str | Path,
 def _prepare_jobs(rows: list[dict[str, str]], output_dir: Path, plans_dir: str | Path | None,
                   template: str | None, password: str | None, force: bool,
                   result: BatchResult) -> list[_Job]:
-    jobs, taken = [], set()
+    jobs: list[_Job] = []
+    taken: set[str] = set()
+    room = min(NAME_CHARS, name_room(output_dir))
+    if room < max(TEMPORARY_NAME_CHARS, 40):
+        raise InputError(f"Dossier de sortie trop profond pour Windows ({output_dir}) : les chemins des "
+                         f"classeurs dépasseraient {MAX_PATH_CHARS} caractères. Choisissez un dossier moins "
+                         "profond.")
     for line, row in enumerate(rows, start=2):
         if not any(row.values()):
             continue  # a blank line, or one Excel exported as ;;;;
@@ -214,10 +234,7 @@ def _prepare_jobs(rows: list[dict[str, str]], output_dir: Path, plans_dir: str |
             chosen = resolve_template(template, row.get("demarche"))
             if not row.get("organisation"):
                 raise InputError("nom d'organisation vide.")
-            name = safe_file_name(row["organisation"], row.get("code_geo"), chosen.id)
-            if name in taken:
-                raise InputError(f"organisation en double dans le fichier ({name}).")
-            taken.add(name)
+            name = _batch_name(row, chosen.id, room, taken)
             plan = _plan_path(plan_name, plans_dir) if plan_name else None
         except CamfError as error:
             result.failed.append((line, f"{organisation} : {error}"))
@@ -225,6 +242,24 @@ def _prepare_jobs(rows: list[dict[str, str]], output_dir: Path, plans_dir: str |
         jobs.append(_Job(line, organisation, output_dir / name, chosen.id, row, plan, password,
                          force))
     return jobs
+
+
+def _batch_name(row: dict[str, str], template_id: str, room: int, taken: set[str]) -> str:
+    """Return the row's file name, never one taken by an earlier row, case aside (Windows ignores it).
+
+    The same organisation twice is refused; two names made equal only by shortening them to
+    fit the folder are told apart by a number.
+    """
+    full = safe_file_name(row["organisation"], row.get("code_geo"), template_id)
+    if full.casefold() in taken:
+        raise InputError(f"organisation en double dans le fichier ({full}).")
+    name = safe_file_name(row["organisation"], row.get("code_geo"), template_id, room)
+    number = 1
+    while name.casefold() in taken:
+        number += 1
+        name = safe_file_name(row["organisation"], row.get("code_geo"), f"{template_id}-{number}", room)
+    taken.update({full.casefold(), name.casefold()})
+    return name
 
 
 def _write_job(job: _Job) -> tuple[Path | None, str | None]:

@@ -49,6 +49,7 @@ class Column:
     input_message: str = ""
     hidden: bool = False  # a calculated helper column, not shown (and not printed)
     step: int = 0  # a percent column's choices go by this step (0: any number from 0 to 100)
+    since: str = ""  # the template version that added it: an older workbook is not told it lacks it
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Template:
     rules: tuple[Rule, ...]
     realised_status: str
     not_late_statuses: tuple[str, ...]
+    added_origin: str = ""  # the Origine of an action added while the plan runs (counted apart)
     source: str = ""
 
     def column(self, key: str) -> Column:

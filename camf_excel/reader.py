@@ -26,7 +26,7 @@ from camf_excel.errors import InputError
 from camf_excel.files import MESSAGES, OLE2_MAGIC, check_legacy_workbook, load_input
 from camf_excel.issues import make_issue
 from camf_excel.limits import DAMAGED
-from camf_excel.model import Issue, Template
+from camf_excel.model import Column, Issue, Template
 from camf_excel.normalise import clean_text, fold
 from camf_excel.package import Merge, PackageFacts, check_sheet, check_zip_workbook
 from camf_excel.parts import custom_properties, defined_name, ods_user_properties
@@ -34,6 +34,12 @@ from camf_excel.templates import DEFAULT_TEMPLATE, TEMPLATE_BY_DEMARCHE, list_te
 from camf_excel.writer import SHEETS
 
 PLAN_SHEET, IDENT_SHEET, README_SHEET = SHEETS[2], SHEETS[1], SHEETS[0]
+COMMITTEE_SHEET = SHEETS[3]
+# The Comité de suivi's two tables, found by their headers (folded): key -> accepted headers.
+MEETING_HEADERS = {"date": ("date de la rencontre", "date"), "sujets": ("sujets", "sujet"),
+                   "decisions": ("decisions", "decision")}
+MEMBER_HEADERS = {"nom": ("nom",), "organisation": ("organisation",), "role": ("role",),
+                  "courriel": ("courriel",)}
 HEADER_SCAN_ROWS = 20
 MAX_HEADER_LENGTH = 80
 MIN_HEADER_MATCHES = 3  # a sheet found by content must show at least this many known headers
@@ -120,6 +126,10 @@ class RawWorkbook:
     # The bytes read, once, for everything above: their SHA-256 (hex) and their size.
     sha256: str = ""
     size: int = 0
+    # The Comité de suivi sheet's rows, as read (values by MEETING_HEADERS / MEMBER_HEADERS key).
+    committee_sheet: str = ""
+    meetings: list[PlanRow] = field(default_factory=list)
+    members: list[PlanRow] = field(default_factory=list)
 
     def issue(self, code: str, **details: Any) -> None:
         """Record a catalogued issue of this file."""
@@ -278,6 +288,7 @@ def _read_book(path: Path, kind: str, data: bytes, book: CalamineWorkbook, facts
     raw.template = template or _choose_template(raw)
     _read_plan(raw, cells)
     _report_other_plans(raw, cells)
+    _read_committee(raw, cells)
     return raw
 
 
@@ -538,10 +549,16 @@ def _report_columns(raw: RawWorkbook, header: list[object], mapping: Mapping[int
             raw.extra_columns[col] = text
             raw.issue("COLONNE_SUPPLEMENTAIRE", header=text, **where)
     for column in raw.template.columns:
-        if column.key in raw.columns or column.kind == "formula":
+        if column.key in raw.columns or column.kind == "formula" or _newer_than_workbook(column, raw):
             continue
         code = "COLONNE_OBLIGATOIRE_MANQUANTE" if column.required else "COLONNE_MANQUANTE"
         raw.issue(code, sheet=raw.plan_sheet, column=column.key, header=column.header)
+
+
+def _newer_than_workbook(column: Column, raw: RawWorkbook) -> bool:
+    """Tell whether the column came with a template version after the workbook's own (not missing there)."""
+    return bool(column.since and raw.template_version
+                and version_key(raw.template_version) < version_key(column.since))
 
 
 def _fill_merged(rows: list[list[object]], merged: list[Merge]) -> None:
@@ -662,3 +679,45 @@ def _at(row: Sequence[object], col: int) -> object:
 
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+# --- Comité de suivi ----------------------------------------------------------------------------
+
+def _read_committee(raw: RawWorkbook, cells: _SheetCells) -> None:
+    """Read the Comité de suivi's members and meetings log, found by their headers; none if absent.
+
+    The sheet is optional to every reader but the bilan: a workbook without it, or whose sheet
+    the guard will not let calamine read, simply has no meetings (its plan is read as before).
+    """
+    name = _find_sheet(raw, COMMITTEE_SHEET)
+    if not name:
+        return
+    try:
+        rows = cells.rows(name)
+    except (InputError, CalamineError, ValueError, IndexError, KeyError):
+        return
+    raw.committee_sheet = name
+    raw.meetings = _committee_table(rows, MEETING_HEADERS, "date")
+    raw.members = _committee_table(rows, MEMBER_HEADERS, "nom")
+
+
+def _committee_table(rows: list[list[object]], headers: Mapping[str, tuple[str, ...]],
+                     anchor: str) -> list[PlanRow]:
+    """Return the non-blank rows under the first header row holding `anchor` (and the others to its right)."""
+    for index, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+        folded = [fold(_REQUIRED_MARK.sub("", clean_text(cell))) for cell in row]
+        for start, text in enumerate(folded):
+            if text not in headers[anchor]:
+                continue
+            columns = {anchor: start}
+            for key, names in headers.items():
+                found = [col for col in range(start, min(len(folded), start + len(headers) + 1))
+                         if folded[col] in names]
+                if key != anchor and found:
+                    columns[key] = found[0]
+            if len(columns) < 2:
+                continue
+            return [PlanRow(i, {key: _at(r, col) for key, col in columns.items()})
+                    for i, r in enumerate(rows[index + 1:], start=index + 1)
+                    if any(not _blank(_at(r, col)) for col in columns.values())]
+    return []

@@ -27,10 +27,10 @@ _COMMON_KEYS = {"lists": dict, "identification": list, "columns": list, "indicat
 _LIST_KEYS = {"items": list, "synonyms": dict, "editable": bool, "slots": int}
 _COLUMN_KEYS = {"key": str, "header": str, "kind": str, "width": (int, float), "required": bool,
                 "list": str, "group": str, "error_style": str, "aliases": list,
-                "input_title": str, "input_message": str, "hidden": bool, "step": int}
+                "input_title": str, "input_message": str, "hidden": bool, "step": int, "since": str}
 _IDENT_KEYS = {"key": str, "label": str, "kind": str, "required": bool, "list": str, "help": str}
 _RULE_KEYS = {"check": str, "columns": list}
-_INDICATOR_KEYS = {"realised": str, "not_late": list}
+_INDICATOR_KEYS = {"realised": str, "not_late": list, "added": str}
 _INPUT_MESSAGE_LIMIT = 255  # Excel refuses longer data-validation input messages
 
 
@@ -240,6 +240,8 @@ def _build_template(data: Mapping[str, Any], common: Mapping[str, Any], file: Pa
     bad = [s for s in [indicators["realised"], *indicators["not_late"]] if s not in statuses]
     if bad:
         raise TemplateError(f"{common_file} : indicators : statut inconnu {bad}.")
+    if "origine" in lists and indicators["added"] not in lists["origine"].items:
+        raise TemplateError(f"{common_file} : indicators : origine inconnue « {indicators['added']} ».")
     identification = _build_identification(common["identification"], lists, common_file)
     _check_required_keys(columns, lists, identification, common_file)
     return Template(
@@ -249,7 +251,7 @@ def _build_template(data: Mapping[str, Any], common: Mapping[str, Any], file: Pa
         lists=lists, rules=_build_rules(common["rules"], {c.key for c in columns},
                                         {f.key for f in identification}, common_file),
         realised_status=indicators["realised"], not_late_statuses=tuple(indicators["not_late"]),
-        source=str(file),
+        added_origin=indicators["added"], source=str(file),
     )
 
 

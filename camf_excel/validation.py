@@ -61,6 +61,10 @@ class WorkbookResult:
     rows_outside: int = 0  # rows typed below the table: reported, counted by no one
     sha256: str = ""  # of the bytes that were read (Sources describes those, not the file later)
     size: int | None = None
+    # The Comité de suivi sheet: its meetings log (date, sujets, decisions, source_row) and members
+    # (nom, organisation, role, courriel); dates read as `read_cell` reads them, else kept as typed.
+    meetings: list[Values] = field(default_factory=list)
+    members: list[Values] = field(default_factory=list)
 
     @property
     def readable(self) -> bool:
@@ -213,7 +217,22 @@ class _Checker:
         return WorkbookResult(self.raw.file, self.raw.kind, self.raw.template_id,
                               self.raw.template_version, identification, actions, self._sorted_issues(),
                               self.raw.blank_rows, where, compute_figures(actions, periode, self.template),
-                              len(self.raw.rows_outside), self.raw.sha256, self.raw.size)
+                              len(self.raw.rows_outside), self.raw.sha256, self.raw.size,
+                              meetings=[self._committee_row(row) for row in self.raw.meetings],
+                              members=[self._committee_row(row) for row in self.raw.members])
+
+    def _committee_row(self, row: PlanRow) -> Values:
+        """A Comité de suivi row: texts cleaned, a date read as dates are (kept as typed if it is none)."""
+        values: Values = {}
+        for key, value in row.values.items():
+            if key == "date":
+                parsed, notes = read_cell(value, "date", self.template)
+                typed = clean_cell_text(value)[0] or None
+                values[key] = parsed if parsed is not None and not notes else typed
+            else:
+                values[key] = clean_cell_text(value)[0] or None
+        values["source_row"] = row.number
+        return values
 
     def _sorted_issues(self) -> list[Issue]:
         cells: list[Issue] = []

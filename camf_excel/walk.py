@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from camf_excel.files import SPREADSHEET_KINDS, sniff_format
+from camf_excel.files import SPREADSHEET_KINDS, sniff_format, unopenable
 
 # --- R1: walking the inputs -------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ def _missing_or_broken(path: Path) -> str:
 def _unreadable_reason(error: BaseException) -> str:
     if isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP:
         return "boucle de liens symboliques : ignoré"
-    return f"illisible ({error.__class__.__name__}) : vérifiez les droits d'accès"
+    return f"illisible : {unopenable(error)}"
 
 
 def _walk_folder(folder: Path, skipped: list[Skipped]) -> list[Path]:

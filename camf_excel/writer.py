@@ -116,7 +116,7 @@ USED_FUNCTIONS = frozenset({"IF", "AND", "ISNUMBER", "FIND", "COUNTIF", "COUNTIF
                             "AVERAGEIFS", "IFERROR", "INDEX", "MATCH", "TRIM", "SUBSTITUTE", "LEN",
                             "TODAY", "MAX", "SUMPRODUCT"})
 # Lists the workbook recognises in formulas (their spellings on Listes): the dashboard counts these.
-RECOGNISED_LISTS = ("statut", "champ")
+RECOGNISED_LISTS = ("statut", "champ", "origine")
 ROW_MARK = "{n}"
 
 
@@ -566,11 +566,9 @@ class _Builder:
         """Write the row's formulas, each with the value it computes as its cached value."""
         number = str(row + 1)
         present = has_action(values)
-        cached: dict[str, object] = {
-            "statut_lu": self._recognised(values, "statut") if present else "",
-            "champ_lu": self._recognised(values, "champ") if present else "",
-            "en_retard": late_flag(values, self.periode, self.template),
-        }
+        cached: dict[str, object] = {f"{name}_lu": self._recognised(values, name) if present else ""
+                                     for name in RECOGNISED_LISTS}
+        cached["en_retard"] = late_flag(values, self.periode, self.template)
         for key, col, pattern in self.row_patterns:
             _ok(sheet.write_formula(row, col, pattern.replace(ROW_MARK, number), self.formats.formula,
                                     cached[key]), key)

@@ -194,7 +194,7 @@ def test_annotate__copy__keeps_chart_validations_tables_and_protection(source: P
     before, after = _parts(source), _parts(annotated)
     plan = after[_sheet_part(after, PLAN_SHEET)]
     assert plan.count(b"<dataValidation ") == before[_sheet_part(before, PLAN_SHEET)].count(
-        b"<dataValidation ") == 20
+        b"<dataValidation ") == 21
     assert b"<sheetProtection " in plan and b"<sheetProtection " in after[_sheet_part(after, IDENT)]
     # CT_Worksheet order: legacyDrawing before tableParts, or Excel repairs the file.
     assert plan.index(b"<legacyDrawing ") < plan.index(b"<tableParts ")

@@ -63,13 +63,13 @@ def test_workbook__table__covers_every_input_row(pfm_workbook: Path) -> None:
     sheet = openpyxl.load_workbook(pfm_workbook)[PLAN_SHEET]
     table = sheet.tables["tbl_plan"]
     last_row = FIRST_DATA_ROW + max(25 + 100, MIN_ROWS)
-    assert table.ref == f"A3:V{last_row}"
+    assert table.ref == f"A3:X{last_row}"
     assert [c.name for c in table.tableColumns] == [header_text(c) for c in PFM.columns]
     assert sheet.freeze_panes == "E4"  # No to Action stay in view
-    assert sheet["T4"].value.startswith('=IF(LEN(TRIM(D4))=0,"",')
+    assert sheet["U4"].value.startswith('=IF(LEN(TRIM(D4))=0,"",')  # En retard, after Origine
     recognised = f'=IF(LEN(TRIM(D{last_row}))=0,"",IFERROR(INDEX(liste_statut_canon'
-    assert sheet[f"U{last_row}"].value.startswith(recognised)
-    assert [sheet.column_dimensions[c].hidden for c in "TUV"] == [False, True, True]
+    assert sheet[f"V{last_row}"].value.startswith(recognised)
+    assert [sheet.column_dimensions[c].hidden for c in "UVWX"] == [False, True, True, True]
 
 
 def test_workbook__list_columns__each_has_its_dropdown(pfm_workbook: Path) -> None:
@@ -93,12 +93,12 @@ def test_workbook__protection__locks_structure_leaves_inputs_open(pfm_workbook: 
     sheet = book[PLAN_SHEET]
     assert all(book[name].protection.sheet for name in SHEETS)
     assert sheet["A3"].protection.locked  # header
-    assert sheet["T4"].protection.locked  # formula
+    assert sheet["U4"].protection.locked  # formula
     assert not sheet["D4"].protection.locked  # action written from the plan
     last_row = FIRST_DATA_ROW + max(25 + 100, MIN_ROWS)
     # Empty input cells take their column's format, unlocked, in Excel and LibreOffice...
     assert not sheet.column_dimensions["L"].protection.locked
-    assert sheet.column_dimensions["T"].protection.locked
+    assert sheet.column_dimensions["U"].protection.locked
     # ...but a row's format comes first: below the table (and above it) rows are locked, so
     # nothing is typed there that neither the dashboard nor the tool would count.
     with zipfile.ZipFile(pfm_workbook) as archive:
@@ -162,7 +162,7 @@ def test_workbook__blank__dashboard_of_zeros(tmp_path: Path) -> None:
     figures = read_dashboard(path, template)
     assert figures["indicators"] == {"actions": 0, "realisees": NOT_SET, "en_retard": 0, "budget_prevu": 0,
                                      "budget_reel": 0, "budget_utilise": NOT_SET,
-                                     "avancement_moyen": NOT_SET}
+                                     "avancement_moyen": NOT_SET, "ajoutees": 0}
 
 
 def test_generate__existing_output__refused_then_forced(tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ def test_generate__mrc_plan__150_actions_fit(tmp_path: Path) -> None:
     path = generate_workbook(tmp_path / "mrc.xlsx", template, {"periode": "2026"}, MRC_PLAN)
     figures = read_dashboard(path, template)
     assert figures["indicators"]["actions"] == 150
-    assert openpyxl.load_workbook(path)[PLAN_SHEET].tables["tbl_plan"].ref == "A3:V253"
+    assert openpyxl.load_workbook(path)[PLAN_SHEET].tables["tbl_plan"].ref == "A3:X253"
 
 
 def test_identification__code_lost_its_zero__padded() -> None:

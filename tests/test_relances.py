@@ -88,3 +88,22 @@ def test_relances__consolidation_without_territories__refused_saying_why(tmp_pat
     write_consolidation(consolidate([SAMPLES / "classeurs-remplis"]), tmp_path / "consolidation")
     with pytest.raises(InputError, match="--territories"):
         plan_reminders(tmp_path / "consolidation", DEADLINE)
+
+
+def test_cli_relances_and_reconduire__registered_in_french(tmp_path: Path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from camf_excel.cli import main  # noqa: PLC0415
+
+    runner = CliRunner()
+    consolidation = tmp_path / "consolidation"
+    assert runner.invoke(main, ["consolidate", str(SAMPLES / "classeurs-remplis"), "--territories",
+                                str(SAMPLES / "territoires.csv"), "-o", str(consolidation)]).exit_code == 1
+    result = runner.invoke(main, ["relances", str(consolidation), "-o", str(tmp_path / "relances"),
+                                  "--echeance", "2027-01-15"])
+    assert result.exit_code == 0, result.output
+    assert "4 brouillon(s) écrit(s)" in result.output and "15 janvier 2027" in result.output
+    rolled = runner.invoke(main, ["reconduire", str(SAMPLES / "classeurs-remplis" / "mrc-mekinac"), "-o",
+                                  str(tmp_path / "2027")])
+    assert rolled.exit_code == 1, rolled.output  # Hérouxville's damaged file is named, the others rolled
+    assert "non reporté" in rolled.output and "action(s) reportée(s)" in rolled.output

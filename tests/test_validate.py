@@ -89,7 +89,7 @@ CELL_CASES = {
                                           [("STATUT_MANQUANT", "L5")]),
     "negative amount": ({(PLAN, "O18"): -250}, [("MONTANT_NEGATIF", "O18")]),
     "Excel error in an input cell": ({(PLAN, "J19"): "#REF!"}, [("CELLULE_ERREUR", "J19")]),
-    "Excel error in the En retard formula": ({(PLAN, "T19"): "#N/A"}, [("FORMULE_ERREUR", "T19")]),
+    "Excel error in the En retard formula": ({(PLAN, "U19"): "#N/A"}, [("FORMULE_ERREUR", "U19")]),
     "Identification name erased": ({(IDENT, "B15"): None}, [("IDENTIFICATION_MANQUANTE", "B15")]),
     "Identification year as words": ({(IDENT, "B13"): "deux mille vingt-cinq"},
                                      [("NOMBRE_INVALIDE", "B13")]),
