@@ -466,6 +466,7 @@ def figure_columns(figures: Figures, statuses: Sequence[str]) -> dict[str, objec
     share = figures.realised_share
     columns["pct_realisees"] = None if share is None else round(100 * share, 1)
     columns["en_retard"] = figures.late
+    columns["ajoutees"] = figures.added
     progress = figures.mean_progress
     columns["avancement_moyen"] = None if progress is None else round(progress, 1)
     return columns
@@ -497,7 +498,8 @@ def _organisations(kept: Sequence[_Source], readable: Sequence[_Source], statuse
 def _organisation_columns(statuses: Sequence[str]) -> list[str]:
     return ["organisation", "type", "code_geo", "mrc", "region", "demarche", "periode", "annee_debut",
             "annee_fin", "actions", *(status_key(s) for s in statuses), NO_STATUS, "pct_realisees",
-            "en_retard", "avancement_moyen", "budget_prevu", "budget_reel", "rempli", "date_maj", "erreurs",
+            "en_retard", "ajoutees", "avancement_moyen", "budget_prevu", "budget_reel", "rempli", "date_maj",
+            "erreurs",
             "avertissements", "periode_precedente", "nouvellement_realisees", "nouvellement_en_retard",
             "template_version", "source_file"]
 
@@ -552,7 +554,8 @@ def _synthesis(organisations: pd.DataFrame, completeness: pd.DataFrame, by: list
     `organisations` counts the municipalities' workbooks, `classeurs_mrc` the MRCs' own, apart;
     `periodes` names the périodes that meet in the row (« 2025, 2026 »).
     """
-    count_columns = ["actions", *(status_key(s) for s in statuses), NO_STATUS, "en_retard", "erreurs"]
+    count_columns = ["actions", *(status_key(s) for s in statuses), NO_STATUS, "en_retard", "ajoutees",
+                     "erreurs"]
     frame = organisations.assign(**{key: organisations[key].fillna("(non précisée)") for key in by},
                                  _mrc=organisations["type"].map(fold) == "mrc")
     frame = frame.assign(_municipal=~frame["_mrc"])

@@ -52,10 +52,11 @@ CATALOGUE: dict[str, Entry] = {
                              "{detail} : le classeur a été lu d'après ses en-têtes avec le modèle "
                              "« {template} » ; utilisez de préférence un classeur produit par "
                              "camf-excel generate"),
-    "MODELE_VERSION_RECENTE": _entry(WARNING, _FILE, "version du modèle plus récente que l'outil",
+    "MODELE_VERSION_RECENTE": _entry(ERROR, _FILE, "version du modèle plus récente que l'outil",
                                      "modèle « {template} » version {version}, plus récente que "
                                      "celle que connaît cet outil ({known}) : mettez camf-excel à "
-                                     "jour ; le classeur a été lu d'après ses en-têtes"),
+                                     "jour ; en attendant, le classeur a été lu d'après ses en-têtes "
+                                     "(ce qui est nouveau peut manquer) et ne peut pas être reconduit"),
     # -- sheets and columns
     "FEUILLE_MANQUANTE": _entry(ERROR, _SHEET, "feuille absente",
                                 "feuille « {expected} » introuvable (feuilles présentes : {present}) : "

@@ -29,6 +29,7 @@ from camf_excel.writer import Carried, build_workbook
 PARALLEL_FROM = 4
 # What is carried as it is, and what a new period starts without.
 RESET_IDENTIFICATION = ("date_maj_fichier",)
+NEWER_TEMPLATE = "MODELE_VERSION_RECENTE"
 # Values compared when the new workbook is read back: what staff typed, as the tool reads it.
 CHECKED_KEYS = ("action_id", "champ", "action", "statut", "avancement", "date_maj", "budget_prevu",
                 "budget_reel", "commentaires", "obstacles", "prochaines_etapes", "bon_coup")
@@ -82,6 +83,9 @@ def roll_one(path: str, periode: int | None, refuse_errors: bool) -> Rolled:
     result = check_workbook(path)
     if not result.readable:
         return Rolled(path, refusal=_first_message(result) or "classeur illisible")
+    newer = next((issue.message for issue in result.issues if issue.code == NEWER_TEMPLATE), "")
+    if newer:
+        return Rolled(path, errors=result.errors, refusal=newer)  # rolled back, it would lose what is new
     if refuse_errors and result.errors:
         return Rolled(path, errors=result.errors, refusal=f"{result.errors} erreur(s) à corriger d'abord "
                       "(camf-excel validate les nomme) ; sans --refuser-erreurs, il serait reporté tel quel")

@@ -257,6 +257,7 @@ LABELS = {
     "colonnes_supplementaires": "Colonnes ajoutées au classeur",
     "classeurs_mrc": "Classeurs de MRC", "periodes": "Périodes reçues",
     "illisibles": "Classeurs reçus illisibles", "niveau": "Niveau", "realisees": "Actions réalisées",
+    "ajoutees": "Actions ajoutées en cours de plan",
 }
 # Where one key holds something else in one sheet: an action's own years, a file's fate.
 _ACTION_LABELS = {"annee_debut": "Début de l'action (année)", "annee_fin": "Fin prévue de l'action (année)",

@@ -114,3 +114,15 @@ def test_reconduire__template_1_0__rolled_into_the_current_version(tmp_path: Pat
     before, after = check_workbook(old), check_workbook(written)
     assert after.template_version == load_template(after.template_id).version != before.template_version
     assert [a["action"] for a in after.actions] == [a["action"] for a in before.actions]
+
+
+def test_reconduire__newer_template_than_the_tool__refused_asking_for_an_update(tmp_path: Path) -> None:
+    newer = tmp_path / "recent.xlsx"
+    shutil.copy(SOURCE, newer)
+    book = openpyxl.load_workbook(newer)
+    for prop in book.custom_doc_props:
+        if prop.name == "camf_template_version":
+            prop.value = "9.0"
+    book.save(newer)
+    (rolled,), _ = roll_forward([newer])
+    assert "mettez camf-excel à jour" in rolled.refusal and not rolled.data
