@@ -21,7 +21,7 @@ from camf_excel.consolidation import Consolidation
 from camf_excel.errors import CamfError
 from camf_excel.figures import Figures, compute_figures, has_action
 from camf_excel.issues import path_text
-from camf_excel.model import Issue, Template
+from camf_excel.model import Template
 from camf_excel.normalise import clean_text, fold
 from camf_excel.templates import DEFAULT_TEMPLATE, load_template
 from camf_excel.validation import WorkbookResult
@@ -133,25 +133,11 @@ class BilanSet:
 Source = consolidation_module._Source
 
 
-@dataclass(frozen=True)
-class Consolidated:
-    """A consolidation of workbooks already read: its tables and the records behind them."""
-
-    sources: tuple[Source, ...]
-    previous: tuple[Source, ...]  # the --precedent workbooks
-    tables: Consolidation
-
-    @property
-    def kept(self) -> list[Source]:
-        """The workbooks reported: one per organisation."""
-        return [s for s in self.sources if s.status == consolidation_module.CONSOLIDATED]
-
-
 def build_bilans(run: CheckRun, previous: CheckRun | None = None, periode: int | None = None,
                  par_mrc: bool = False, today: dt.date | None = None) -> BilanSet:
     """Build one bilan per organisation reported, plus, with par_mrc, one per MRC and one for all."""
     today = today or dt.date.today()
-    done = consolidate_run(run, previous, periode)
+    done = consolidation_module.consolidate_run(run, periode=periode, previous=previous)
     kept = done.kept
     by_key: dict[tuple[str, ...], list[Source]] = {}
     for source in [*done.sources, *done.previous]:
@@ -165,33 +151,7 @@ def build_bilans(run: CheckRun, previous: CheckRun | None = None, periode: int |
     not_reported = tuple(f"{path_text(s.result.file)} : {s.status} ({s.reason})" for s in done.sources
                          if s.result.readable and s.status != consolidation_module.CONSOLIDATED)
     unreadable = tuple(r for r in run.results if not r.readable)
-    return BilanSet(tuple(bilans), done.tables, unreadable, run, previous, not_reported)
-
-
-def consolidate_run(run: CheckRun, previous: CheckRun | None = None,
-                    periode: int | None = None) -> Consolidated:
-    """Consolidate workbooks already read, exactly as `consolidation.consolidate` does after reading them.
-
-    The bilan reads each file once (in capped workers) and needs the records behind the tables:
-    this runs `consolidate`'s own steps on them. The previous période's workbooks (`--precedent`)
-    join as « autre période »: they give the change, never a bilan, whatever their période.
-    """
-    cons = consolidation_module
-    sources = [cons._Source(result) for result in run.results]
-    earlier = [cons._Source(result) for result in (previous.results if previous else ())]
-    extra_issues: list[Issue] = []
-    for source in [*sources, *earlier]:
-        cons._identify(source, None, extra_issues)
-    readable = [s for s in sources if s.result.readable]
-    cons._choose_periods(readable, periode)
-    extra_issues += cons._resolve_conflicts([s for s in readable if s.status == cons.CONSOLIDATED])
-    for source in earlier:
-        source.status, source.reason = cons.OTHER_PERIOD, "période précédente (--precedent)"
-    kept = [s for s in readable if s.status == cons.CONSOLIDATED]
-    previous_readable = [s for s in earlier if s.result.readable]
-    tables = cons._tables(run.issues, extra_issues, sources, kept, [*readable, *previous_readable],
-                          run.skipped, None, periode)
-    return Consolidated(tuple(sources), tuple(earlier), tables)
+    return BilanSet(tuple(bilans), done.consolidation, unreadable, run, previous, not_reported)
 
 
 def _previous(source: Source, same_organisation: Sequence[Source]) -> Source | None:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from camf_excel.batch import Progress, actions_frame, check_files, issues_frame
+from camf_excel.batch import CheckRun, Progress, actions_frame, check_files, issues_frame
 from camf_excel.errors import CamfError
 from camf_excel.figures import Figures, compute_figures, has_action, share
 from camf_excel.issues import make_issue, path_text
@@ -169,18 +169,47 @@ def consolidate(paths: Sequence[str | Path], territories: str | Path | Sequence[
                 periode: int | None = None, *, jobs: int | None = None, today: dt.date | None = None,
                 progress: Progress | None = None) -> Consolidation:
     """Read, validate and consolidate the workbooks under paths (files and folders, recursively)."""
+    reference = _reference(territories)  # a wrong territories file is refused before any reading
+    run = check_files(paths, jobs=jobs, today=today, progress=progress)
+    return consolidate_run(run, reference, periode).consolidation
+
+
+@dataclass(frozen=True)
+class Fates:
+    """A consolidation and the records behind it: each file read, and what was decided about it."""
+
+    sources: tuple[_Source, ...]
+    previous: tuple[_Source, ...]  # workbooks of earlier periods given apart (a bilan's --precedent)
+    consolidation: Consolidation
+
+    @property
+    def kept(self) -> list[_Source]:
+        """The workbooks reported: one per organisation."""
+        return [s for s in self.sources if s.status == CONSOLIDATED]
+
+
+def consolidate_run(run: CheckRun, territories: str | Path | Sequence[Territory] | None = None,
+                    periode: int | None = None, previous: CheckRun | None = None) -> Fates:
+    """Consolidate workbooks already read: the one procedure behind `consolidate` and the bilans.
+
+    `previous` workbooks join as « autre période »: they give the change, never a row of their own.
+    """
     reference = _reference(territories)
     index = TerritoryIndex(reference) if reference is not None else None
-    run = check_files(paths, jobs=jobs, today=today, progress=progress)
     sources = [_Source(result) for result in run.results]
+    earlier = [_Source(result) for result in (previous.results if previous else ())]
     extra_issues: list[Issue] = []
-    for source in sources:
+    for source in [*sources, *earlier]:
         _identify(source, index, extra_issues)
     readable = [s for s in sources if s.result.readable]
     _choose_periods(readable, periode)
     extra_issues += _resolve_conflicts([s for s in readable if s.status == CONSOLIDATED])
+    for source in earlier:
+        source.status, source.reason = OTHER_PERIOD, "période précédente (--precedent)"
     kept = [s for s in readable if s.status == CONSOLIDATED]
-    return _tables(run.issues, extra_issues, sources, kept, readable, run.skipped, reference, periode)
+    compared = [*readable, *(s for s in earlier if s.result.readable)]
+    tables = _tables(run.issues, extra_issues, sources, kept, compared, run.skipped, reference, periode)
+    return Fates(tuple(sources), tuple(earlier), tables)
 
 
 def _reference(territories: str | Path | Sequence[Territory] | None) -> tuple[Territory, ...] | None:

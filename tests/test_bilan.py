@@ -36,12 +36,12 @@ from openpyxl.utils import get_column_letter
 from staff import fill_as_staff
 
 from camf_excel.batch import check_files
-from camf_excel.bilan import ALL, MRC, build_bilans, consolidate_run
+from camf_excel.bilan import ALL, MRC, build_bilans
 from camf_excel.bilan_docx import check_gabarit, default_gabarit
 from camf_excel.bilan_run import check_default_gabarit, render_bilan, write_bilans
 from camf_excel.bilan_text import FIELDS, NBSP, typography, view
 from camf_excel.cli_bilan import bilan as bilan_command
-from camf_excel.consolidation import consolidate, status_key
+from camf_excel.consolidation import consolidate, consolidate_run, status_key
 from camf_excel.errors import InputError, OutputExistsError
 from camf_excel.generate import generate_workbook
 from camf_excel.templates import load_template
@@ -269,7 +269,7 @@ def test_bilan__precedent__change_equals_consolidation_columns(tmp_path: Path) -
 def test_bilan__par_mrc__figures_equal_consolidation_synthesis_and_organisations() -> None:
     run = check_files([FILLED], jobs=2)
     bilans = build_bilans(run, par_mrc=True, today=TODAY)
-    tables = consolidate_run(run).tables
+    tables = consolidate_run(run).consolidation
     mrcs = {row["mrc"]: row for _, row in tables.mrcs.iterrows()}
     territories = [b for b in bilans.bilans if b.kind == MRC]
     assert {b.organisation for b in territories} == set(mrcs)
@@ -291,7 +291,7 @@ def test_bilan__par_mrc__figures_equal_consolidation_synthesis_and_organisations
 
 
 def test_consolidate_run__same_tables_as_consolidate() -> None:
-    tables = consolidate_run(check_files([FILLED], jobs=2)).tables
+    tables = consolidate_run(check_files([FILLED], jobs=2)).consolidation
     reference = consolidate([FILLED], jobs=2)
     assert tables.organisations.equals(reference.organisations)
     assert tables.mrcs.equals(reference.mrcs)
