@@ -53,7 +53,7 @@ MISTAKES = {
     (PLAN, "L9"): "Abandonnée", (PLAN, "P9"): None,
     (PLAN, "J10"): "à confirmer", (PLAN, "N11"): "31/02/2026", (PLAN, "A12"): "1.1",
     (PLAN, "B13"): "Sports", (PLAN, "H14"): 2028, (PLAN, "I14"): 2026, (PLAN, "O15"): "#REF!",
-    (PLAN, "X3"): "Notes du comité", (PLAN, "X16"): "Voir le courriel du 3 mars",
+    (PLAN, "Z3"): "Notes du comité", (PLAN, "Z16"): "Voir le courriel du 3 mars",
     (IDENT, "B16"): "annie.dessureault@",
 }
 

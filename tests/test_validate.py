@@ -97,9 +97,9 @@ CELL_CASES = {
     "Identification type outside list": ({(IDENT, "B5"): "Organisme"}, [("IDENTIFICATION_INVALIDE", "B5")]),
     "plan years inverted": ({(IDENT, "B11"): 2023}, [("ANNEES_PLAN_INVERSEES", "B11")]),
     "period outside the plan": ({(IDENT, "B13"): 2027}, [("PERIODE_HORS_PLAN", "B13")]),
-    "extra column": ({(PLAN, "X3"): "Notes internes", (PLAN, "X6"): "à voir"},
-                     [("COLONNE_SUPPLEMENTAIRE", "X3")]),
-    "header typed twice": ({(PLAN, "X3"): "STATUT"}, [("COLONNE_EN_DOUBLE", "X3")]),
+    "extra column": ({(PLAN, "Z3"): "Notes internes", (PLAN, "Z6"): "à voir"},
+                     [("COLONNE_SUPPLEMENTAIRE", "Z3")]),
+    "header typed twice": ({(PLAN, "Z3"): "STATUT"}, [("COLONNE_EN_DOUBLE", "Z3")]),
     "required header renamed": ({(PLAN, "D3"): "Description"},
                                 [("COLONNE_OBLIGATOIRE_MANQUANTE", ""), ("COLONNE_SUPPLEMENTAIRE", "D3")]),
     "optional header erased": ({(PLAN, "G3"): None}, [("COLONNE_MANQUANTE", "")]),
@@ -133,7 +133,7 @@ def test_validate__merged_champ__filled_down_and_reported(clean: Path, tmp_path:
 
 
 def test_validate__extra_column__kept_with_the_action(clean: Path, tmp_path: Path) -> None:
-    path = planted(clean, tmp_path, {(PLAN, "X3"): "Notes internes", (PLAN, "X6"): "à voir"})
+    path = planted(clean, tmp_path, {(PLAN, "Z3"): "Notes internes", (PLAN, "Z6"): "à voir"})
     actions = check_workbook(path, today=TODAY).actions
     assert actions[2]["colonnes_supplementaires"] == '{"Notes internes": "à voir"}'
 
