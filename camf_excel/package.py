@@ -559,12 +559,21 @@ _DIGITS = "0123456789"
 
 def _reference(text: str, part: str) -> tuple[int, int | None]:
     """Return the 0-based row and column (None if no letters) of a reference, as calamine reads it."""
+    found = _parsed_reference(text)
+    if found is None:
+        raise InputError(f"référence de cellule invalide (« {text[:20]} ») dans « {part} » : classeur "
+                         "endommagé", DAMAGED)
+    return found
+
+
+# Workbooks of one layout repeat their references (A4…X253): a worker reads each once.
+@functools.lru_cache(maxsize=1 << 16)
+def _parsed_reference(text: str) -> tuple[int, int | None] | None:
     letters = text.rstrip(_DIGITS)
     digits = text[len(letters):]
     column = _column(letters)
     if not digits or column == -1 or int(digits) == 0:
-        raise InputError(f"référence de cellule invalide (« {text[:20]} ») dans « {part} » : classeur "
-                         "endommagé", DAMAGED)
+        return None
     return int(digits) - 1, column
 
 
