@@ -639,7 +639,8 @@ def _write_synthesis(book: xlsxwriter.Workbook, formats: _ReportFormats, consoli
     for (start, count), chart_row in zip(groups, chart_rows, strict=True):
         part = f" ({start + 1} à {start + count} sur {with_mrc})" if len(groups) > 1 else ""
         chart = _status_chart(book, mrcs, (mrc_top + start, count), consolidation, f"{page.period}{part}")
-        _ok(sheet.insert_chart(chart_row, 0, chart), "graphique par MRC")
+        if chart is not None:
+            _ok(sheet.insert_chart(chart_row, 0, chart), "graphique par MRC")
     if with_region:
         chart = _realised_chart(book, regions, (region_top, with_region), page.period, region_height)
         x_offset = MRC_CHART_WIDTH + CHART_GAP if with_mrc else 0
@@ -697,19 +698,24 @@ def _bar_chart_height(count: int, per_bar: int) -> int:
 
 
 def _status_chart(book: xlsxwriter.Workbook, mrcs: pd.DataFrame, rows: tuple[int, int],
-                  consolidation: Consolidation, period: str) -> Chart:
-    """Bars of 100 %: the share of each status in the actions of `count` MRCs under table row `top`."""
+                  consolidation: Consolidation, period: str) -> Chart | None:
+    """Bars of 100 %: the share of each status in the actions of `count` MRCs under table row `top`.
+
+    None when those MRCs have no action at all (workbooks received empty): nothing to draw.
+    """
     top, count = rows
-    chart = book.add_chart({"type": "bar", "subtype": "percent_stacked"})
     columns = list(mrcs.columns)
     category = columns.index("mrc")
     realised = consolidation.realised_status
     statuses = [realised, *(s for s in consolidation.statuses if s != realised)]
     series = [(s, status_key(s), STATUS_COLOURS.get(s, "#BFBFBF")) for s in statuses]
     series.append(("Sans statut", NO_STATUS, "#FFFFFF"))
+    series = [(name, key, colour) for name, key, colour in series
+              if key in columns and mrcs[key].fillna(0).any()]
+    if not series:
+        return None  # xlsxwriter would refuse a chart without a series
+    chart = book.add_chart({"type": "bar", "subtype": "percent_stacked"})
     for name, key, colour in series:
-        if key not in columns or not mrcs[key].fillna(0).any():
-            continue
         col = columns.index(key)
         chart.add_series({"name": name, "categories": [SYNTHESIS, top + 1, category, top + count, category],
                           "values": [SYNTHESIS, top + 1, col, top + count, col], "gap": 40,

@@ -17,6 +17,7 @@ from libreoffice import convert, needs_libreoffice
 from test_cli import run
 
 from camf_excel.consolidation import Consolidation, consolidate
+from camf_excel.generate import generate_workbook
 from camf_excel.report import csv_bytes, write_consolidation
 
 TODAY = dt.date(2026, 1, 15)
@@ -371,3 +372,12 @@ def test_completeness__readable_beats_unreadable__remark_names_the_other(tmp_pat
     result = consolidate([tmp_path / "in"], tmp_path / "territoires.csv", today=TODAY)
     row = result.completeness.set_index("organisation").loc["Alpha"]
     assert row["etat"] == "recu_valide" and "alpha-v2.xlsx" in row["remarque"]
+
+
+def test_consolidate__workbooks_without_action__report_written_without_empty_charts(tmp_path: Path) -> None:
+    folder = tmp_path / "recus"
+    folder.mkdir()
+    for name in ("a.xlsx", "b.xlsx"):
+        generate_workbook(folder / name, "pfm")  # blank workbooks: read, no action
+    written = write_consolidation(consolidate([folder]), tmp_path / "sortie")
+    assert any(path.name == "consolidation.xlsx" for path in written)
