@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from camf_excel.issues import make_issue
+from camf_excel.issues import make_issue, path_text
 from camf_excel.model import ISSUE_FIELDS, Issue
 from camf_excel.templates import load_template
 from camf_excel.validation import EXTRA_KEY, WorkbookResult, check_workbook
@@ -88,9 +88,9 @@ def checklist_frame(run: CheckRun) -> pd.DataFrame:
     rows = []
     for result in run.results:
         ident = result.identification
-        rows.append({"file": result.file, **{key: ident.get(key) for key in CHECKLIST_COLUMNS[1:5]},
-                     "verdict": verdict(result), "erreurs": result.errors,
-                     "avertissements": len(result.issues) - result.errors})
+        who = {key: ident.get(key) for key in CHECKLIST_COLUMNS[1:5]}
+        rows.append({"file": path_text(result.file), **who, "verdict": verdict(result),
+                     "erreurs": result.errors, "avertissements": len(result.issues) - result.errors})
     return pd.DataFrame(rows, columns=list(CHECKLIST_COLUMNS))
 
 

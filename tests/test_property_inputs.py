@@ -50,12 +50,19 @@ def test_validate_and_consolidate__arbitrary_files__no_traceback_good_files_kept
             path.write_bytes(content)
     before = _digests(folder)
     runner = CliRunner()
-    checked = runner.invoke(main, ["validate", str(folder)])
-    out = tmp_path_factory.mktemp("sortie") / "rapport"
+    outputs = tmp_path_factory.mktemp("sortie")
+    checked = runner.invoke(main, ["validate", str(folder), "--report", str(outputs / "v.xlsx"),
+                                   "--annoter", str(outputs / "annotes")])
+    reported = runner.invoke(main, ["validate", str(folder), "--report", str(outputs / "v.csv")])
+    out = outputs / "rapport"
     consolidated = runner.invoke(main, ["consolidate", str(folder), "-o", str(out), "-q"])
-    for result in (checked, consolidated):
+    bilans = runner.invoke(main, ["bilan", str(folder), "-o", str(outputs / "bilans"), "-q", "--format",
+                                  "pdf"])
+    rolled = runner.invoke(main, ["reconduire", str(folder), "-o", str(outputs / "reconduits")])
+    for result in (checked, reported, consolidated, bilans, rolled):
         assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-        assert "Traceback" not in result.output and result.exit_code in (0, 1), result.output
+        assert "Traceback" not in result.output and "inattendu" not in result.output, result.output
+        assert result.exit_code in (0, 1), result.output
     assert "Saint-Élie-de-Caxton" in (out / "organisations.csv").read_text(encoding="utf-8-sig")
     assert _digests(folder) == before
 
