@@ -73,13 +73,16 @@ def load_input(path: Path) -> Loaded:
     except RefusedInputError as refused:
         return Loaded(b"", refused.sniffed)
     except (OSError, RuntimeError) as error:
-        return Loaded(b"", Sniffed("damaged", unopenable(error)))
+        return Loaded(b"", Sniffed(UNOPENABLE, unopenable(error)))
     return Loaded(data, sniff_bytes(data))
 
 
 # Windows' ERROR_CLOUD_FILE_* codes (358 to 404): a OneDrive or SharePoint « files on demand »
 # placeholder whose content the sync client could not bring (client stopped, offline, timeout).
 _CLOUD_FILE_ERRORS = range(358, 405)
+
+
+UNOPENABLE = "unopenable"  # the system would not let the file be read: held open, online only, rights
 
 
 def unopenable(error: BaseException) -> str:
@@ -180,7 +183,7 @@ def sniff_format(path: Path) -> Sniffed:
         with path.open("rb") as stream:
             return _sniff_stream(stream)
     except (OSError, RuntimeError) as error:
-        return Sniffed("damaged", unopenable(error))
+        return Sniffed(UNOPENABLE, unopenable(error))
     except Exception as error:  # a sniffer must never stop the batch: the file is reported
         return _sniffed("damaged", error.__class__.__name__)
 

@@ -41,6 +41,8 @@ CATALOGUE: dict[str, Entry] = {
     "FICHIER_ENDOMMAGE": _entry(ERROR, _FILE, "archive tronquée ou endommagée (somme de contrôle, "
                                 "parties en double)", "{detail}"),
     "FICHIER_PROTEGE": _entry(ERROR, _FILE, "classeur chiffré par mot de passe", "{detail}"),
+    "FICHIER_INACCESSIBLE": _entry(ERROR, _FILE, "fichier que le système ne laisse pas lire (ouvert dans "
+                                   "Excel, OneDrive « en ligne seulement », droits)", "{detail}"),
     "FICHIER_DANGEREUX": _entry(ERROR, _FILE, "bombe de décompression, DTD, dimensions absurdes",
                                 "{detail} ; le fichier n'a pas été lu : demandez une nouvelle copie"),
     "FICHIER_ILLISIBLE": _entry(ERROR, _FILE, "le lecteur n'a pas pu lire le fichier",

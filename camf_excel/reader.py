@@ -46,7 +46,7 @@ MIN_HEADER_MATCHES = 3  # a sheet found by content must show at least this many 
 READ_KINDS = frozenset({"xlsx", "ods", "xlsm", "xltx", "xlsb", "xls"})
 REFUSAL_CODES = {"empty": "FICHIER_VIDE", "too_big": "FICHIER_TROP_GROS",
                  "not_spreadsheet": "PAS_UN_CLASSEUR", "damaged": "FICHIER_ENDOMMAGE",
-                 "encrypted": "FICHIER_PROTEGE"}
+                 "encrypted": "FICHIER_PROTEGE", "unopenable": "FICHIER_INACCESSIBLE"}
 # The defined name the generated workbook's dashboard counts actions in (writer: plan_<key>).
 REACH_NAME = "plan_action"
 _REQUIRED_MARK = re.compile(r"\s*\*+\s*$")

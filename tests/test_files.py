@@ -274,9 +274,9 @@ def test_sniff_format__ole2_container__encrypted_xls_or_other(tmp_path: Path, da
     assert result.message and hint in result.message
 
 
-def test_sniff_format__missing_file__damaged_without_raising(tmp_path: Path) -> None:
+def test_sniff_format__missing_file__unopenable_without_raising(tmp_path: Path) -> None:
     result = sniff_format(tmp_path / "absent.xlsx")
-    assert result.kind == "damaged"
+    assert result.kind == "unopenable"
     assert result.message
 
 

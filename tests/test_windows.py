@@ -212,6 +212,7 @@ def test_load_input__held_or_placeholder__named_with_what_to_do(held_open: Hold,
     assert said in (load_input(path).sniffed.message or "")
     result = check_workbook(path)
     assert not result.readable and said in result.issues[0].message
+    assert result.issues[0].code == "FICHIER_INACCESSIBLE"  # not « endommagé »: the file is sound
 
 
 def test_validate__input_held_exclusively__named_and_batch_goes_on(spawn_only: None,
