@@ -29,7 +29,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
-import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ import pandas as pd
 
 from camf_excel.batch import CheckRun, Progress, actions_frame, check_files, issues_frame
 from camf_excel.errors import CamfError
-from camf_excel.figures import Figures, compute_figures, has_action, share
+from camf_excel.figures import Figures, compute_figures, has_action, period_year, share
 from camf_excel.issues import make_issue, path_text
 from camf_excel.model import ERROR, PLAUSIBLE_YEARS, Issue, Template
 from camf_excel.normalise import clean_text, fold
@@ -319,26 +318,18 @@ def _precedence(source: _Source) -> tuple[object, ...]:
 
 def _period_rank(periode: object) -> tuple[int, int]:
     """Order périodes: a year above no year (a file without période is never the latest over one)."""
-    year = _year(periode)
+    year = period_year(periode)
     return (0, 0) if year is None else (1, year)
 
 
-def _year(value: object) -> int | None:
-    if isinstance(value, bool) or value is None or value is pd.NA:
-        return None
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    return int(value) if isinstance(value, float) and value.is_integer() else None
-
-
 def _period_name(periode: object) -> str:
-    year = _year(periode)
+    year = period_year(periode)
     return NO_PERIOD if year is None else str(year)
 
 
 def periods_text(periods: Iterable[object]) -> str:
     """Return the périodes of some rows as a person reads them: « 2025, 2026 », « non indiquée »."""
-    years = [_year(v) for v in periods]
+    years = [period_year(v) for v in periods]
     texts = [str(year) for year in sorted({year for year in years if year is not None})]
     if None in years:
         texts.append(NO_PERIOD)
@@ -435,13 +426,13 @@ def _trends(readable: Sequence[_Source], realised: str) -> pd.DataFrame:
     then each MRC's and all the inputs' sums (shares from the sums, as every share)."""
     rows = []
     for source in readable:
-        if source.status not in (CONSOLIDATED, OTHER_PERIOD) or _year(source.periode) is None:
+        if source.status not in (CONSOLIDATED, OTHER_PERIOD) or period_year(source.periode) is None:
             continue
         result = source.result
         figures = result.figures or compute_figures(result.actions, source.periode, _template(result))
         rows.append({"niveau": ORGANISATION_LEVEL, "region": source.identity.get("region"),
                      "mrc": source.identity.get("mrc"), "organisation": source.identity.get("organisation"),
-                     "periode": _year(source.periode), "actions": figures.actions,
+                     "periode": period_year(source.periode), "actions": figures.actions,
                      "realisees": figures.by_status.get(realised, 0), "en_retard": figures.late})
     frame = pd.DataFrame(rows, columns=[c for c in TREND_COLUMNS if c != "pct_realisees"])
     if frame.empty:
@@ -740,6 +731,6 @@ def _summary(sources: Sequence[_Source], skipped: Sequence[Skipped], completenes
         received=int(expected["recu"].sum()) if expected is not None else None,
         filled=int(expected["etat"].isin(FILLED_STATES).sum()) if expected is not None else None,
         unreadable=int((expected["etat"] == UNREADABLE).sum()) if expected is not None else None,
-        periods=tuple(sorted({year for s in kept if (year := _year(s.periode)) is not None})),
+        periods=tuple(sorted({year for s in kept if (year := period_year(s.periode)) is not None})),
         requested_period=periode, municipal_workbooks=len(kept) - mrc_workbooks, mrc_workbooks=mrc_workbooks,
     )

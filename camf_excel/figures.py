@@ -22,6 +22,7 @@ formulas, so not for the tool either (the reader reports it at its cell).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeGuard
@@ -31,6 +32,15 @@ from camf_excel.model import Template
 Row = Mapping[str, object]
 MIN_PROGRESS, MAX_PROGRESS = 0.0, 100.0
 ACTION_ROW = '"?*"'  # criterion: a non-empty text (En retard is Oui or Non on action rows only)
+
+
+def period_year(value: object) -> int | None:
+    """A période as a year: a whole number (2026, 2026.0, a numpy integer), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else None
 
 
 def is_number(value: object) -> TypeGuard[int | float]:
@@ -232,18 +242,14 @@ class Previous:
 def previous_figures(history: Iterable[Row], periode: object, template: Template) -> Previous:
     """Return the figures of the latest period before `periode` in the history rows (as the dashboard)."""
     rows = list(history)
-    years = {_year(r.get("periode")) for r in rows} - {None}
+    years = {period_year(r.get("periode")) for r in rows} - {None}
     before = [y for y in years if y is not None and (not is_number(periode) or y < periode)]
     if not before:
         return Previous(None, 0, 0)
     last = max(before)
-    kept = [r for r in rows if _year(r.get("periode")) == last]
+    kept = [r for r in rows if period_year(r.get("periode")) == last]
     return Previous(last, sum(1 for r in kept if r.get("statut") == template.realised_status),
                     sum(1 for r in kept if r.get("en_retard") == "Oui"))
-
-
-def _year(value: object) -> int | None:
-    return int(value) if is_number(value) else None
 
 
 def evolution_indicators(template: Template) -> tuple[Indicator, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from camf_excel.figures import HISTORY_KEYS, is_number
+from camf_excel.figures import HISTORY_KEYS, period_year
 from camf_excel.files import load_input
 from camf_excel.normalise import clean_text, fold
 from camf_excel.reader import READ_KINDS, guard_workbook, open_workbook, sheet_rows
@@ -46,7 +46,7 @@ def _history_rows(rows: list[list[object]]) -> list[dict[str, object]]:
 
 def _row(values: list[object], columns: dict[int, str]) -> dict[str, object] | None:
     found = {key: _value(key, values[col]) for col, key in columns.items() if col < len(values)}
-    return found if is_number(found.get("periode")) else None
+    return found if found.get("periode") is not None else None
 
 
 def _value(key: str, value: object) -> object:
@@ -54,6 +54,6 @@ def _value(key: str, value: object) -> object:
         return clean_text(value) or None
     if key == "date_maj" and isinstance(value, dt.datetime):
         return value.date()
-    if key == "periode" and is_number(value):
-        return int(value)
+    if key == "periode":
+        return period_year(value)
     return value if value != "" else None

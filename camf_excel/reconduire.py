@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from camf_excel.figures import has_action, is_number, late_flag
+from camf_excel.figures import has_action, is_number, late_flag, period_year
 from camf_excel.generate import safe_file_name
 from camf_excel.history import read_history
 from camf_excel.model import Template
@@ -89,8 +89,8 @@ def roll_one(path: str, periode: int | None, refuse_errors: bool) -> Rolled:
     if refuse_errors and result.errors:
         return Rolled(path, errors=result.errors, refusal=f"{result.errors} erreur(s) à corriger d'abord "
                       "(camf-excel validate les nomme) ; sans --refuser-erreurs, il serait reporté tel quel")
-    old = result.identification.get("periode")
-    new = periode if periode is not None else int(old) + 1 if is_number(old) else None
+    old = period_year(result.identification.get("periode"))
+    new = periode if periode is not None else old + 1 if old is not None else None
     if new is None:
         return Rolled(path, refusal="période de suivi absente de l'Identification : indiquez --periode")
     template = _current_template(result)
@@ -124,9 +124,10 @@ def _carried_action(row: Mapping[str, object], template: Template) -> dict[str, 
 def _history_rows(actions: Sequence[Mapping[str, object]], periode: object,
                   template: Template) -> list[dict[str, object]]:
     """This period's values, one row per action, as the history keeps them."""
-    if not is_number(periode):
+    year = period_year(periode)
+    if year is None:
         return []
-    return [{"periode": int(periode), "action_id": a.get("action_id"), "action": a.get("action"),
+    return [{"periode": year, "action_id": a.get("action_id"), "action": a.get("action"),
              "statut": a.get("statut"), "avancement": a.get("avancement"), "date_maj": a.get("date_maj"),
              "en_retard": late_flag(a, periode, template)} for a in actions if has_action(a)]
 
