@@ -16,13 +16,11 @@ from typing import Any
 
 from camf_excel.bilan import ALL, MRC, ActionLine, Bilan, Meeting, MemberRow
 from camf_excel.figures import Figures, indicators, is_number
-from camf_excel.normalise import clean_text, fold, format_number_fr
+from camf_excel.normalise import clean_text, fold, format_number_fr, french_date
 
 NBSP = "\u00a0"
 ESPACE_MUNI = "Espace MUNI (anciennement le CAMF)"
 NO_STATUS_LABEL = "Statut non renseigné ou hors liste"
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-          "novembre", "décembre")
 # How each status reads in a sentence (singular, plural), by the status's folded stem; a status a
 # template adds reads « est « X » ».
 STATUS_WORDS = {
@@ -76,8 +74,7 @@ def date_text(value: object) -> str:
     if isinstance(value, dt.datetime):
         value = value.date()
     if isinstance(value, dt.date):
-        day = "1er" if value.day == 1 else str(value.day)
-        return f"{day} {MONTHS[value.month - 1]} {value.year}"
+        return french_date(value)
     return clean_text(value)
 
 

@@ -25,9 +25,10 @@ from camf_excel.cli import (
 )
 from camf_excel.clickfr import WHOLE_NUMBER
 from camf_excel.issues import path_text
+from camf_excel.normalise import french_date
 from camf_excel.outputs import refuse_existing_folder
 from camf_excel.reconduire import roll_forward, write_rolled
-from camf_excel.relances import LIST_FILE, french_date, plan_reminders, write_reminders
+from camf_excel.relances import LIST_FILE, plan_reminders, write_reminders
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:

@@ -338,6 +338,15 @@ def _thousands(digits: str) -> str:
     return f"{int(digits):,}".replace(",", "\u00a0")
 
 
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre")
+
+
+def french_date(day: dt.date) -> str:
+    """A date as French writes it in a text: « 1er janvier 2026 », « 15 janvier 2026 »."""
+    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
 def format_number_fr(value: float) -> str:
     """Write a number as people read it in Quebec: « 1 500,5 », « 1 500 » (no-break space groups)."""
     if not math.isfinite(value):

@@ -29,6 +29,7 @@ from camf_excel.csvfiles import read_csv_rows_isolated
 from camf_excel.errors import InputError
 from camf_excel.generate import generate_workbook, safe_file_name
 from camf_excel.issues import for_staff
+from camf_excel.normalise import french_date
 from camf_excel.outputs import write_directory
 from camf_excel.report import csv_bytes
 from camf_excel.templates import DEFAULT_TEMPLATE
@@ -42,8 +43,6 @@ XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.she
 LIST_COLUMNS = ("organisation", "code_geo", "mrc", "etat", "courriel", "objet", "echeance", "brouillon",
                 "piece_jointe", "sha256_piece_jointe", "remarque")
 _REQUIRED = ("organisation", "etat", "attendu", "courriel", "source_file", "periode")
-_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-           "novembre", "décembre")
 
 
 @dataclass(frozen=True)
@@ -131,11 +130,6 @@ def to_eml(reminder: Reminder) -> bytes:
     if reminder.attachment:
         message.add_attachment(reminder.attachment, *XLSX_TYPE, filename=reminder.attachment_name)
     return message.as_bytes()
-
-
-def french_date(day: dt.date) -> str:
-    """« 15 janvier 2027 »."""
-    return f"{day.day}{'er' if day.day == 1 else ''} {_MONTHS[day.month - 1]} {day.year}"
 
 
 # --- what each organisation is sent -------------------------------------------------------------

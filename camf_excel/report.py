@@ -28,6 +28,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from camf_excel.batch import CHECKLIST_COLUMNS, CONFORMING, TO_CORRECT, UNREADABLE
 from camf_excel.consolidation import ALL_LEVEL, NO_STATUS, Consolidation, Summary, status_key
+from camf_excel.normalise import french_date
 from camf_excel.outputs import write_atomically, write_directory
 from camf_excel.templates import DEFAULT_TEMPLATE, load_template
 from camf_excel.writer import FORMULA_PREFIXES, NUMBER_FORMATS, STATUS_COLOURS, WORKBOOK_OPTIONS
@@ -322,8 +323,6 @@ BOLD_FACTOR, TEXT_FACTOR = 1.3, 0.92
 MAX_ROW_LINES = 15
 PORTRAIT_WIDTH = 100  # characters across a Letter page in portrait, margins taken off
 TEXT_WIDTH_CAP, NUMBER_WIDTH_CAP = 30, 14
-_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-           "novembre", "décembre")
 
 
 def wrapped_lines(text: str, width: float, factor: float = TEXT_FACTOR) -> int:
@@ -348,11 +347,6 @@ def wrapped_lines(text: str, width: float, factor: float = TEXT_FACTOR) -> int:
 def row_points(lines: int) -> float:
     """Return the height of a row showing `lines` lines of text, in points."""
     return LINE_POINTS * min(max(lines, 1), MAX_ROW_LINES) + (3 if lines > 1 else 0)
-
-
-def french_date(day: dt.date) -> str:
-    """Return a date as written in a French report: « 1er janvier 2026 », « 15 janvier 2026 »."""
-    return f"{'1er' if day.day == 1 else day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def period_label(periods: object) -> str:
