@@ -222,11 +222,13 @@ def _report_format(ctx: click.Context, param: click.Parameter, report: Path | No
 
 
 INPUTS_HELP = "Classeurs reçus, ou dossiers à parcourir en entier."
+# The received workbooks every reading command takes: files or folders, one or more.
+inputs_argument = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path),
+                                 metavar="CHEMIN...", help=INPUTS_HELP)
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CHEMIN...",
-                help=INPUTS_HELP)
+@inputs_argument
 @click.option("--periode", type=WHOLE_NUMBER, default=None, metavar="ANNÉE",
               help="Année de suivi attendue (sinon celle de chaque classeur) : sert au calcul des retards.")
 @click.option("--report", "report", type=click.Path(path_type=Path), default=None, metavar="FICHIER",
@@ -322,8 +324,7 @@ def _annotate(run: CheckRun, folder: Path, force: bool) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CHEMIN...",
-                help=INPUTS_HELP)
+@inputs_argument
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path), metavar="DOSSIER",
               help="Dossier où écrire consolidation.xlsx et les tables CSV et Parquet.")
 @click.option("--territories", "territories", type=click.Path(path_type=Path), default=None,

@@ -15,8 +15,8 @@ from camf_excel.bilan_run import BilanReport, parse_formats, write_bilans
 from camf_excel.cli import (
     EXIT_OK,
     EXIT_PARTIAL,
-    INPUTS_HELP,
     LISTED,
+    inputs_argument,
     main,
     progress_bar,
     report_missing_inputs,
@@ -37,8 +37,7 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
 
 
 @main.command("bilan")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CHEMIN...",
-                help=INPUTS_HELP)
+@inputs_argument
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path), metavar="DOSSIER",
               help="Dossier où écrire les bilans (créé au besoin).")
 @click.option("--periode", type=WHOLE_NUMBER, default=None, metavar="ANNÉE",

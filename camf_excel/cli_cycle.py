@@ -16,8 +16,8 @@ from camf_excel.cli import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
-    INPUTS_HELP,
     LISTED,
+    inputs_argument,
     main,
     reports_errors,
     say,
@@ -80,8 +80,7 @@ def relances(folder: Path, outdir: Path, echeance: dt.date | None, periode: int 
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CHEMIN...",
-                help=INPUTS_HELP)
+@inputs_argument
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path), metavar="DOSSIER",
               help="Dossier où écrire les classeurs de la période suivante.")
 @click.option("--periode", type=WHOLE_NUMBER, default=None, metavar="ANNÉE",
